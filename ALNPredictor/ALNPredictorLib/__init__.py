@@ -1,0 +1,1 @@
+"""Helpers of the ALNPredictor Slicer module that need MRML (slicer-core) but no Qt."""

@@ -1,0 +1,7 @@
+"""``python -m alnpredictor`` = the ``alnpredictor`` command."""
+
+import sys
+
+from alnpredictor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The ``alnpredictor`` command line: one entry point, one sub-command per module.
+
+Each sub-command lives in its own module ``alnpredictor.cli.<name>`` that defines
+``register(subparsers)``; it adds its parser and sets ``func`` (called with the parsed
+arguments, returns an exit code). Sub-command modules are discovered here, so adding a
+command never touches this file. Heavy imports (torch, radiomics) happen inside ``func``
+so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import re
+import sys
+from collections.abc import Sequence
+
+from alnpredictor import __version__
+from alnpredictor.errors import ALNPredictorError
+
+
+def _negative_number_friendly(argv: Sequence[str]) -> list[str]:
+    """Join ``--opt -12.5,40,3`` into ``--opt=-12.5,40,3``.
+
+    argparse reads a value starting with ``-`` as an option unless it is a plain number, so a
+    coordinate triple typed as users read it in Slicer would be rejected."""
+    argv = list(argv)
+    fixed: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if tok.startswith("--") and "=" not in tok and re.match(r"^-[\d.]", nxt):
+            fixed.append(f"{tok}={nxt}")
+            i += 2
+        else:
+            fixed.append(tok)
+            i += 1
+    return fixed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every discovered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="alnpredictor",
+        description="ALNPredictor: axillary lymph node metastasis prediction from breast MRI / "
+        "ultrasound radiomics. Research software, not for diagnostic use.",
+    )
+    parser.add_argument("--version", action="version", version=f"alnpredictor {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    pkg = importlib.import_module("alnpredictor.cli")
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"alnpredictor.cli.{info.name}")
+        if hasattr(module, "register"):
+            module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the process exit code (2 for user errors)."""
+    import logging
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(_negative_number_friendly(argv))
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except ALNPredictorError as exc:
+        print(f"alnpredictor {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

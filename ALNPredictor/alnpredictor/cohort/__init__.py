@@ -1,0 +1,1 @@
+"""alnpredictor.cohort"""
