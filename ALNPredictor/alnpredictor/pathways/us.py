@@ -1,0 +1,332 @@
+"""The ultrasound pathway (Liu et al. 2024): one frame + a seed click → probability and points.
+
+Per case (:func:`case_features`, :func:`process_case`):
+
+1. read the frame (:func:`alnpredictor.imaging.io.read_volume`: a single-slice volume with its
+   pixel spacing) and either read the lesion mask or grow it from the seed click(s) with 2-D
+   grow-cut (:func:`alnpredictor.imaging.segment.segment`, background placed automatically);
+2. deep features: ROI bounding box → 224×224 → ResNet50 pooled layer, ``DL_0`` … ``DL_2047``
+   (:mod:`alnpredictor.features.deep`);
+3. handcrafted features ``US_*``: BI-RADS morphology, echo/margin/posterior, LBP histograms and
+   PyRadiomics 2-D texture (:mod:`alnpredictor.features.ultrasound`).
+
+Cohort (:func:`train_us_model`): optional ICC keep-list → ``lasso-logistic`` on the features =
+the DLR signature; its score plus the clinical predictors (age, BI-RADS category, nuclear grade,
+axillary-US status) → ``nomogram`` (multivariable logistic) = the DLRN, with the cut-off chosen on
+the training cohort (Youden). :func:`predict_case` gives probability, class and nomogram points.
+
+``alnpredictor extract --pathway us`` (:func:`run_extract`) runs step 1–3 over a manifest with the
+cohort runner (resumable, one shard per case, failures recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alnpredictor.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: The study's clinical predictors of the nomogram (Table 3), as manifest column names.
+CLINICAL = ("age", "birads", "nuclear_grade", "us_aln")
+#: Column holding the DLR signature's score in the nomogram's input table.
+SIGNATURE = "DLR_signature"
+#: The study's DLRN cut-off (Youden, training cohort); ours is re-derived on each training cohort.
+STUDY_CUTOFF = 0.407
+#: Manifest aliases accepted by ``extract --pathway us`` (short names → cohort-manifest names).
+ALIASES = {"image": "image_US", "mask": "mask_tumor", "seed_ras": "seeds_tumor", "background_ras": "seeds_background"}
+
+
+# --------------------------------------------------------------------------- one case
+def load_case(
+    image: str | Path,
+    mask: str | Path | None = None,
+    seeds_ras: Sequence[Sequence[float]] | None = None,
+    background_ras: Sequence[Sequence[float]] | None = None,
+    spacing_mm: float | None = None,
+):
+    """Read a frame and its lesion mask (from a file, or grown from seed points in RAS mm).
+
+    Returns ``(image, mask, source)`` with SimpleITK single-slice images on one grid and
+    ``source`` ``"file"`` or ``"grow-cut"``."""
+    from alnpredictor.imaging.io import read_mask, read_volume
+
+    img = read_volume(image, spacing_mm=spacing_mm)
+    if img.GetSize()[2] != 1:
+        raise InputError(
+            f"image '{image}' has {img.GetSize()[2]} slices; the ultrasound pathway needs the one 2-D frame "
+            "at the lesion's largest diameter"
+        )
+    if mask is not None:
+        return img, read_mask(mask, reference=img), "file"
+    if not seeds_ras:
+        raise InputError(f"image '{image}': give a lesion mask or at least one seed point (R,A,S mm) inside the lesion")
+    from alnpredictor.imaging.segment import segment
+
+    seg = segment(img, [list(map(float, p)) for p in seeds_ras], background_ras, structure="tumor")
+    return img, seg, "grow-cut"
+
+
+_EXTRACTORS: dict[tuple, Any] = {}
+
+
+def get_extractor(
+    weights: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 8,
+    input_size: int | None = None,
+    num_threads: int | None = None,
+):
+    """A :class:`~alnpredictor.features.deep.DeepFeatureExtractor`, built once per process and setting
+    (building ResNet50 and reading weights costs about a second; cohort workers reuse it)."""
+    from alnpredictor.features.deep import INPUT_SIZE, DeepFeatureExtractor
+
+    key = (str(weights) if weights else None, device, batch_size, input_size or INPUT_SIZE, num_threads)
+    if key not in _EXTRACTORS:
+        _EXTRACTORS[key] = DeepFeatureExtractor(
+            weights=weights, device=device, batch_size=batch_size, input_size=input_size or INPUT_SIZE, num_threads=num_threads
+        )
+    return _EXTRACTORS[key]
+
+
+def case_features(image, mask, extractor=None, radiomics: bool = True, params: str | Path | None = None) -> dict[str, float]:
+    """All features of one frame: ``US_*`` handcrafted then ``DL_*`` deep (untrained backbone when
+    ``extractor`` is None and no weights are configured — see :func:`get_extractor`)."""
+    from alnpredictor.features import deep, ultrasound
+
+    feats = ultrasound.handcrafted_features(image, mask, radiomics=radiomics, params=params)
+    img2, msk2, _ = ultrasound.frame_arrays(image, mask)
+    ext = extractor if extractor is not None else get_extractor()
+    values = ext.extract([img2], [msk2])[0].astype(float)
+    feats.update(zip(deep.feature_names(), values.tolist()))
+    return feats
+
+
+def deep_provenance(extractor) -> dict:
+    """What every output records about the deep features (weights, untrained backbone, versions)."""
+    return dict(extractor.provenance)
+
+
+def process_case(case: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Cohort-runner entry (``alnpredictor.cohort.runner``): one manifest case → features record.
+
+    ``case`` is :meth:`alnpredictor.cohort.manifest.Case.to_dict` (``images['US']``,
+    ``masks['tumor']`` or ``seeds['tumor']``, optional ``seeds['background']``, ``clinical``).
+    ``settings`` keys used: ``us_weights``, ``us_device``, ``us_input_size``, ``us_params``,
+    ``us_radiomics``, ``torch_threads``, ``us_spacing_mm``, ``cache_dir`` (grow-cut masks are saved
+    there for review, named by a hash of the case id)."""
+    image_path = case.get("images", {}).get("US")
+    if not image_path:
+        raise InputError(f"case {case.get('case_id')}: no ultrasound image (manifest column image_US)")
+    image, mask, source = load_case(
+        image_path,
+        mask=case.get("masks", {}).get("tumor"),
+        seeds_ras=case.get("seeds", {}).get("tumor"),
+        background_ras=case.get("seeds", {}).get("background") or None,
+        spacing_mm=settings.get("us_spacing_mm"),
+    )
+    if source == "grow-cut" and settings.get("cache_dir"):
+        from alnpredictor.cohort.runner import case_key
+        from alnpredictor.imaging.io import write_mask
+
+        write_mask(mask, Path(settings["cache_dir"]) / "us-masks" / f"{case_key(str(case['case_id']))}.nrrd")
+    extractor = get_extractor(
+        settings.get("us_weights") or None,
+        settings.get("us_device", "auto"),
+        1,
+        settings.get("us_input_size"),
+        settings.get("torch_threads"),
+    )
+    feats = case_features(
+        image, mask, extractor, radiomics=bool(settings.get("us_radiomics", True)), params=settings.get("us_params")
+    )
+    return {
+        "features": feats,
+        "clinical": dict(case.get("clinical") or {}),
+        "mask_source": source,
+        "deep": deep_provenance(extractor),
+    }
+
+
+# --------------------------------------------------------------------------- extract CLI
+def normalise_manifest(path: str | Path, out_dir: str | Path, label: str | None = None) -> Path:
+    """The manifest in cohort form (:mod:`alnpredictor.cohort.manifest`): short column names
+    (``image``, ``mask``, ``seed_ras``, ``background_ras``) renamed, a ``label`` column named
+    otherwise (e.g. ``ALN_status``) renamed to ``label``, ``pathway`` set to ``us``. Written to
+    ``out_dir/manifest-us.csv`` when anything changed; else the original path is returned."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"manifest not found: {path}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    aliases = dict(ALIASES)
+    if label and label != "label":
+        if label not in df.columns:
+            raise InputError(f"manifest {path} has no label column '{label}'; columns: {list(df.columns)}")
+        aliases[label] = "label"
+    renamed = {a: b for a, b in aliases.items() if a in df.columns and b not in df.columns}
+    changed = bool(renamed) or "pathway" not in df.columns or (df["pathway"].str.lower() != "us").any()
+    if not changed:
+        return path
+    df = df.rename(columns=renamed)
+    if "pathway" in df.columns and (df["pathway"].str.strip().str.lower().isin(["mri"])).any():
+        raise InputError(f"manifest {path} holds MRI cases; run them without --pathway us")
+    df["pathway"] = "us"
+    base = path.parent.resolve()
+    for col in ("image_US", "mask_tumor"):
+        if col in df.columns:  # keep paths valid from the new manifest's folder
+            df[col] = [str((base / v).resolve()) if v and not Path(v).is_absolute() else v for v in df[col]]
+    out = Path(out_dir) / "manifest-us.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    return out
+
+
+def extraction_settings(
+    weights: str | Path | None = None,
+    device: str = "auto",
+    input_size: int | None = None,
+    params: str | Path | None = None,
+    radiomics: bool = True,
+    workers: int = 1,
+    torch_threads: int | None = None,
+) -> dict[str, Any]:
+    """Settings for :func:`process_case` (primitive values: they are recorded in ``run.json``).
+
+    Torch threads default to the available CPUs divided among the workers; the value is fixed and
+    recorded because CPU results differ in the last bits between thread counts."""
+    from alnpredictor.features import deep, ultrasound
+
+    if weights is not None and not Path(weights).is_file():
+        raise InputError(f"weights file not found: {weights}")
+    params_path = Path(params) if params else ultrasound.radiomics_params_path()
+    threads = torch_threads or max(1, deep.default_num_threads() // max(1, workers))
+    return {
+        "us_weights": str(Path(weights).resolve()) if weights else None,
+        "us_deep_backbone": (f"weights file {Path(weights).name}" if weights else deep.UNTRAINED),
+        "us_weights_sha256": deep.file_sha256(weights) if weights else None,
+        "us_device": device,
+        "us_input_size": input_size or deep.INPUT_SIZE,
+        "us_params": str(params_path),
+        "us_radiomics": bool(radiomics),
+        "torch_threads": threads,
+    }
+
+
+def extract_cohort(
+    manifest: str | Path,
+    out_dir: str | Path,
+    workers: int = 1,
+    dask: Any = None,
+    resume: bool = True,
+    retry_failed: bool = False,
+    progress: bool = True,
+    **settings_kw: Any,
+):
+    """Features of every case of an ultrasound manifest into ``out_dir`` (see
+    :func:`alnpredictor.cohort.runner.run_cohort`); returns its :class:`CohortResult`.
+
+    ``settings_kw`` go to :func:`extraction_settings` (weights, device, input_size, params, …)."""
+    from alnpredictor.cohort.runner import run_cohort
+
+    out = Path(out_dir)
+    settings = extraction_settings(workers=workers, **settings_kw)
+    if settings["us_weights"] is None:
+        log.warning(
+            "deep features will come from an %s (no --weights): they are reproducible but not the "
+            "study's fine-tuned features",
+            settings["us_deep_backbone"],
+        )
+    result = run_cohort(
+        normalise_manifest(manifest, out),
+        out,
+        settings=settings,
+        workers=workers,
+        dask=dask,
+        resume=resume,
+        retry_failed=retry_failed,
+        progress=progress,
+    )
+    (out / "us-provenance.json").write_text(json.dumps(settings, indent=2))
+    return result
+
+
+def run_extract(args) -> int:
+    """``alnpredictor extract --pathway us``: features of a manifest of frames + masks or seeds.
+
+    ``args``: ``manifest``, ``out`` (a folder, or a ``.csv`` path: the run folder is then
+    ``<name>.run/`` beside it and the features are copied to the path), ``workers``, and optionally
+    ``weights``, ``device``, ``input_size``, ``us_params``, ``no_radiomics``, ``dask``,
+    ``no_resume``/``resume``, ``retry_failed``, ``torch_threads``."""
+    import shutil
+
+    out = Path(args.out)
+    run_dir = out.with_name(out.stem + ".run") if out.suffix.lower() == ".csv" else out
+    params = getattr(args, "us_params", None)
+    result = extract_cohort(
+        args.manifest,
+        run_dir,
+        workers=int(getattr(args, "workers", 1) or 1),
+        dask=getattr(args, "dask", None),
+        resume=not getattr(args, "no_resume", False) and getattr(args, "resume", True) is not False,
+        retry_failed=bool(getattr(args, "retry_failed", False)),
+        progress=not getattr(args, "quiet", False),
+        weights=getattr(args, "weights", None),
+        device=getattr(args, "device", None) or "auto",
+        input_size=getattr(args, "input_size", None),
+        params=params,
+        radiomics=not getattr(args, "no_radiomics", False),
+        torch_threads=getattr(args, "torch_threads", None),
+    )
+    if run_dir != out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.features_csv, out)
+    summary = {
+        "pathway": "us",
+        "features_csv": str(out if run_dir != out else result.features_csv),
+        "failures_csv": str(result.failures_csv),
+        "done": result.done,
+        "failed": result.failed,
+        "seconds": result.seconds,
+        "deep_backbone": json.loads((run_dir / "us-provenance.json").read_text())["us_deep_backbone"],
+    }
+    print(json.dumps(summary))
+    return 0 if result.done else 1
+
+
+# --------------------------------------------------------------------------- crops for fine-tuning
+def load_crops(manifest: str | Path, label: str = "label", positive: str | int = 1) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """ROI crops ([0, 1], bounding box) and 0/1 labels of every labelled case of a manifest, for
+    :func:`alnpredictor.features.finetune.finetune`. Cases that fail to load are skipped with a warning."""
+    from alnpredictor.cohort.manifest import load_manifest
+    from alnpredictor.features import deep, ultrasound
+
+    with tempfile.TemporaryDirectory(prefix="alnpredictor-us-") as tmp:
+        mf = load_manifest(normalise_manifest(manifest, tmp, label=label))
+    crops, labels, ids = [], [], []
+    for case in mf.runnable():
+        value = case.label
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            image, mask, _ = load_case(
+                case.images["US"], case.masks.get("tumor"), case.seeds.get("tumor"), case.seeds.get("background")
+            )
+            img2, msk2, _ = ultrasound.frame_arrays(image, mask)
+            crops.append(deep.crop_to_roi(img2, msk2))
+        except InputError as exc:
+            log.warning("case %s skipped: %s", case.case_id, exc)
+            continue
+        labels.append(int(str(value).strip() == str(positive)))
+        ids.append(case.case_id)
+    if not crops:
+        raise InputError(f"manifest {manifest}: no labelled case could be loaded (label column '{label}')")
+    return crops, np.asarray(labels), ids
