@@ -1,0 +1,86 @@
+"""``alnpredictor validate``: a model or published signature against a labelled cohort."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate", help="validate a model or published signature on a labelled cohort (AUC + DeLong CI, ...)",
+        description="AUC with DeLong 95%% CI, accuracy/sensitivity/specificity/PPV/NPV with Clopper-Pearson "
+                    "CIs at the cut-off, calibration, decision curve, and sanity warnings.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="M.alnmodel", help="model bundle")
+    src.add_argument("--signature", metavar="COEF.csv", help="published signature (feature,coefficient table)")
+    p.add_argument("--features", required=True, metavar="F.csv", help="feature table with the label column")
+    p.add_argument("--label", required=True, metavar="COL", help="outcome column")
+    p.add_argument("--positive", default="1", metavar="VALUE", help="label value meaning metastasis (default 1)")
+    p.add_argument("--cutoff", type=float, help="probability cut-off (default: the model's; else Youden here)")
+    p.add_argument("--json", metavar="OUT.json", help="write all results as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write ROC, calibration, decision curve (and nomogram), PNG+SVG")
+    p.add_argument("--subgroup", metavar="COL", help="also report AUCs within subgroups of this column")
+    p.add_argument("--compare", metavar="M2", help="older model/signature to compare with (paired DeLong, NRI, IDI)")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap AUC CI with N replicates instead of DeLong")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(func=_run)
+
+
+def _fmt(metric: dict) -> str:
+    if metric["value"] is None:
+        return "n/a"
+    lo, hi = metric["ci"]
+    return f"{metric['value']:.3f} ({lo:.3f}–{hi:.3f})  [{metric['k']}/{metric['n']}]"
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from alnpredictor.models import compare_models, resolve_model, validate
+    from alnpredictor.models.bundle import _plain
+    from alnpredictor.models.design import read_table
+
+    table = read_table(args.features)
+    model = resolve_model(args.model or args.signature)
+    kw = {"auc_method": "bootstrap", "n_boot": args.bootstrap, "seed": args.seed} if args.bootstrap else {}
+    res = validate(model, table, args.label, positive=args.positive, cutoff=args.cutoff,
+                   subgroup=args.subgroup, **kw)
+    if args.compare:
+        res["comparison"] = compare_models(args.compare, model, table, args.label, positive=args.positive)
+    lo, hi = res["auc_ci"]
+    print(f"model {model.name} ({model.recipe}) on {Path(args.features).name} — research use only")
+    print(f"n {res['n']} ({res['n_positive']} positive, prevalence {res['prevalence']:.3f})"
+          + (f"; {res['n_excluded_missing']} excluded for missing values" if res["n_excluded_missing"] else ""))
+    print(f"AUC {res['auc']:.3f} (95% CI {lo:.3f}–{hi:.3f}, {res['auc_method']})")
+    print(f"cut-off {res['cutoff']:.3f} ({res['cutoff_source']})")
+    for key in ("accuracy", "sensitivity", "specificity", "ppv", "npv"):
+        print(f"  {key:12s} {_fmt(res[key])}")
+    slope, icpt = res["calibration_slope"], res["calibration_intercept"]
+    print(f"Brier {res['brier']:.3f}; calibration slope "
+          f"{'n/a' if slope is None else f'{slope:.3f}'}, intercept {'n/a' if icpt is None else f'{icpt:.3f}'}")
+    if "subgroups" in res:
+        for g in res["subgroups"]["groups"]:
+            auc = "n/a" if g["auc"] is None else f"{g['auc']:.3f} ({g['auc_ci'][0]:.3f}–{g['auc_ci'][1]:.3f})"
+            print(f"  {args.subgroup}={g['group']}: n {g['n']} ({g['n_positive']} positive) AUC {auc}")
+    if "comparison" in res:
+        c = res["comparison"]
+        print(f"vs {c['model_a']}: ΔAUC {c['delong']['difference']:+.3f} (DeLong p {c['delong']['p_value']:.3g}); "
+              f"NRI(>0) {c['nri_continuous']['nri']:+.3f}; IDI {c['idi']['idi']:+.3f} (p {c['idi']['p_value']:.3g})")
+    for w in res["warnings"]:
+        print(f"warning [{w['code']}]: {w['message']}")
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(_plain(res), indent=2))
+        print(f"results written to {out}")
+    if args.plots:
+        from alnpredictor.report.figures import validation_figures
+
+        paths = validation_figures(model, table, args.label, args.plots, positive=args.positive,
+                                   cutoff=args.cutoff)
+        if not model.spec.get("points"):
+            print("  (no nomogram: the model has no points scale — SVM recipes and signatures without a "
+                  "training cohort)")
+        print(f"{len(paths)} plot files written to {args.plots}")
+    return 0

@@ -1,0 +1,188 @@
+"""Model bundles: ``NAME.alnmodel/`` = ``model.json`` + fitted estimators saved with skops.
+
+``model.json`` holds the schema version, recipe, ordered features, clinical fields, cut-off,
+training summary and metrics, software versions, the SHA-256 of every other file (``files``), and
+an ``integrity`` digest of its own canonical text. Loading never runs code from the bundle:
+JSON is parsed as data, skops files are loaded only after their hash matches and only when every
+type they contain is trusted by skops or on our explicit allow-list of scikit-learn internals we
+create ourselves. Any changed byte, an unknown schema, or an inconsistent bundle is refused with
+a ``ModelBundleError``.
+
+The digests detect damage and edits; they are not a signature (someone who rewrites the hashes
+too is not stopped). Share bundles through a channel you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alnpredictor.errors import ModelBundleError
+from alnpredictor.models.fitted import SCHEMA, SCHEMA_VERSION, FittedModel
+from alnpredictor.models.svm import SKOPS_ALLOWED_TYPES
+
+BUNDLE_SUFFIX = ".alnmodel"
+MODEL_JSON = "model.json"
+ESTIMATOR_FILE = "estimator.skops"
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars/arrays to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if obj is None or isinstance(obj, (int, str)):
+        return obj
+    return str(obj)
+
+
+def canonical_json(doc: dict) -> bytes:
+    """The one byte form a bundle's ``model.json`` is written in."""
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def bundle_path(path: str | Path) -> Path:
+    """``path`` with the ``.alnmodel`` suffix."""
+    path = Path(path)
+    return path if path.name.endswith(BUNDLE_SUFFIX) else path.with_name(path.name + BUNDLE_SUFFIX)
+
+
+def save_bundle(model: FittedModel, path: str | Path) -> Path:
+    """Write ``model`` as a bundle directory (``.alnmodel`` appended if missing); returns its path.
+
+    An existing bundle at ``path`` is replaced; any other existing file or folder is refused.
+    """
+    import skops.io as sio
+
+    path = bundle_path(path)
+    if path.exists() and not (path.is_dir() and (path / MODEL_JSON).is_file()):
+        raise ModelBundleError(f"{path} exists and is not a model bundle; choose another --out")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()
+    try:
+        files: dict[str, str] = {}
+        if model.estimator is not None:
+            data = sio.dumps(model.estimator)
+            (tmp / ESTIMATOR_FILE).write_bytes(data)
+            files[ESTIMATOR_FILE] = sha256(data)
+        doc = _plain({k: v for k, v in model.spec.items() if k not in ("files", "integrity")})
+        doc["files"] = files
+        doc["integrity"] = {"algorithm": "sha256", "digest": sha256(canonical_json(doc))}
+        (tmp / MODEL_JSON).write_bytes(canonical_json(doc))
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _refuse(path: Path, why: str) -> ModelBundleError:
+    return ModelBundleError(f"model bundle {path.name} refused: {why}")
+
+
+def read_bundle_spec(path: str | Path) -> dict:
+    """``model.json`` of a bundle after every integrity check (no estimator loaded)."""
+    path = Path(path)
+    if path.name == MODEL_JSON:
+        path = path.parent
+    if not path.exists():
+        raise ModelBundleError(f"model bundle not found: {path}")
+    if not path.is_dir() or not (path / MODEL_JSON).is_file():
+        raise ModelBundleError(f"{path} is not a model bundle (a folder NAME{BUNDLE_SUFFIX} with {MODEL_JSON})")
+    raw = (path / MODEL_JSON).read_bytes()
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _refuse(path, f"{MODEL_JSON} is not valid JSON ({exc}); the file is damaged or was edited") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise _refuse(path, f"{MODEL_JSON} is not an ALNPredictor model (schema {doc.get('schema')!r} "
+                            f"where {SCHEMA!r} was expected)" if isinstance(doc, dict) else "unexpected content")
+    version = doc.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise _refuse(path, f"schema version {version!r} is not supported by this ALNPredictor (supports "
+                            f"{list(SUPPORTED_SCHEMA_VERSIONS)}); use the ALNPredictor version that made it or "
+                            "retrain the model")
+    integrity = doc.get("integrity") or {}
+    body = {k: v for k, v in doc.items() if k != "integrity"}
+    if integrity.get("algorithm") != "sha256" or integrity.get("digest") != sha256(canonical_json(body)):
+        raise _refuse(path, f"{MODEL_JSON} content does not match its integrity digest: it was changed after "
+                            "saving. Use an unmodified copy of the bundle")
+    if canonical_json(doc) != raw:
+        raise _refuse(path, f"{MODEL_JSON} is not byte-identical to what was saved (edited after saving)")
+    files = doc.get("files")
+    if not isinstance(files, dict):
+        raise _refuse(path, "the list of files and their SHA-256 is missing")
+    for name, digest in files.items():
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise _refuse(path, f"file name {name!r} is not allowed")
+        fpath = path / name
+        if not fpath.is_file():
+            raise _refuse(path, f"file {name} listed in {MODEL_JSON} is missing")
+        if sha256(fpath.read_bytes()) != digest:
+            raise _refuse(path, f"file {name} does not match its SHA-256: it was changed or damaged")
+    return doc
+
+
+def load_bundle(path: str | Path) -> FittedModel:
+    """Load a bundle after checking schema, hashes and trusted types; returns the model."""
+    import skops.io as sio
+
+    path = Path(path)
+    if path.name == MODEL_JSON:
+        path = path.parent
+    doc = read_bundle_spec(path)
+    spec = {k: v for k, v in doc.items() if k != "integrity"}
+    estimator = None
+    pred = spec.get("predictor") or {}
+    if pred.get("kind") == "sklearn":
+        name = pred.get("file")
+        if name not in spec["files"]:
+            raise _refuse(path, f"estimator file {name!r} is not listed with a SHA-256")
+        data = (path / name).read_bytes()
+        if sha256(data) != spec["files"][name]:  # re-check the bytes actually loaded
+            raise _refuse(path, f"file {name} changed while loading")
+        try:
+            untrusted = sio.get_untrusted_types(data=data)
+        except Exception as exc:  # noqa: BLE001 - skops raises various errors on damaged files
+            raise _refuse(path, f"{name} is not a readable skops file ({exc})") from exc
+        disallowed = sorted(set(untrusted) - set(SKOPS_ALLOWED_TYPES))
+        if disallowed:
+            raise _refuse(path, f"{name} contains types that are not trusted: {disallowed}")
+        try:
+            estimator = sio.loads(data, trusted=list(untrusted))
+        except Exception as exc:  # noqa: BLE001
+            raise _refuse(path, f"{name} could not be loaded ({exc})") from exc
+    try:
+        return FittedModel(spec, estimator)
+    except ModelBundleError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _refuse(path, f"{MODEL_JSON} is incomplete ({exc!r})") from exc
+
+
+__all__ = ["BUNDLE_SUFFIX", "SCHEMA", "SCHEMA_VERSION", "load_bundle", "read_bundle_spec", "save_bundle"]

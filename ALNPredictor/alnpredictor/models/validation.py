@@ -1,0 +1,159 @@
+"""``validate``: a model (bundle, fitted model or published signature) against a labelled cohort,
+with the statistics the studies publish (Table 2 of the ultrasound study) and sanity warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from alnpredictor.errors import InputError
+from alnpredictor.models.fitted import FittedModel
+from alnpredictor.models.labels import binary_labels
+from alnpredictor.stats import checks
+from alnpredictor.stats.auc import auc_ci, delong_paired
+from alnpredictor.stats.calibration import calibration
+from alnpredictor.stats.decision import decision_curve
+from alnpredictor.stats.metrics import binary_metrics, youden_cutoff
+from alnpredictor.stats.reclassification import idi, nri
+from alnpredictor.stats.subgroups import subgroup_aucs
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model(model_or_signature: FittedModel | str | Path) -> FittedModel:
+    """A FittedModel from itself, a ``.alnmodel`` bundle folder or a coefficient table (CSV)."""
+    if isinstance(model_or_signature, FittedModel):
+        return model_or_signature
+    if isinstance(model_or_signature, (str, Path)):
+        path = Path(model_or_signature)
+        if path.is_dir() or path.name.endswith(".alnmodel"):
+            from alnpredictor.models.bundle import load_bundle
+
+            return load_bundle(path)
+        from alnpredictor.models.signature import load_signature
+
+        return load_signature(path)
+    raise InputError("validate needs a FittedModel, a model bundle path or a signature coefficient table")
+
+
+def _scored_cohort(model: FittedModel, df: pd.DataFrame, label: str, positive: Any):
+    """Labels, probabilities and log-odds for the complete cases, plus the missing-data finding."""
+    if not isinstance(df, pd.DataFrame) or df.empty:
+        raise InputError("the validation table is empty")
+    incomplete = model.incomplete_rows(df)
+    finding = checks.check_missing(df, model.required_columns) if incomplete.any() else None
+    table = df.loc[~incomplete].reset_index(drop=True)
+    if table.empty:
+        raise InputError("no case has every value the model needs")
+    y = binary_labels(table, label, positive)
+    return table, y, model.predict_proba(table), model.decision_function(table), finding
+
+
+def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, label: str, positive: Any = 1,
+             cutoff: float | None = None, *, level: float = 0.95, auc_method: str = "delong",
+             n_boot: int = 2000, seed: int = 0, subgroup: str | None = None, bins: int = 10) -> dict:
+    """Validation statistics of a model in a labelled cohort (JSON-ready dict).
+
+    Keys: ``n``, ``n_positive``, ``prevalence``, ``auc``, ``auc_ci`` (DeLong unless
+    ``auc_method='bootstrap'``), ``cutoff`` (+ ``cutoff_source``), ``accuracy``, ``sensitivity``,
+    ``specificity``, ``ppv``, ``npv`` (each ``{value, ci}``, Clopper–Pearson), ``confusion``,
+    ``brier``, ``calibration_slope``, ``calibration_intercept``, ``hosmer_lemeshow``,
+    ``calibration_curve``, ``decision_curve``, ``roc``, ``subgroups`` (if asked) and ``warnings``
+    (``[{code, message, details}]``). The cut-off is the one given, else the model's stored
+    (training) cut-off, else Youden's on this cohort (with a warning: optimistic).
+    """
+    model = resolve_model(model_or_signature)
+    table, y, prob, lp, missing = _scored_cohort(model, df, label, positive)
+    findings: list[checks.Finding] = [missing] if missing else []
+
+    auc = auc_ci(y, lp, method=auc_method, level=level, **({"n_boot": n_boot, "seed": seed}
+                                                          if auc_method == "bootstrap" else {}))
+    if cutoff is not None:
+        cut, source = float(cutoff), "given"
+    elif model.cutoff is not None:
+        cut, source = float(model.cutoff), "model (training cohort)"
+    else:
+        cut, source = youden_cutoff(y, prob)["cutoff"], "Youden index on this cohort"
+        findings.append(checks.Finding(
+            "cutoff_from_validation_cohort",
+            "the model has no stored cut-off, so it was chosen (Youden) on the cohort being validated: "
+            "accuracy, sensitivity, specificity, PPV and NPV are optimistic. Pass --cutoff to fix one.",
+            {"cutoff": cut}))
+    metrics = binary_metrics(y, prob, cut, level)
+    cal = calibration(y, prob, lp, bins=bins)
+
+    for f in (
+        checks.check_auc_below_chance(auc),
+        checks.check_effect_directions(model.feature_stats, table, y),
+        checks.check_prevalence_shift(model.training_prevalence, int(y.sum()), int(y.size), level),
+        checks.check_feature_ranges(model.feature_stats, table),
+    ):
+        if f:
+            findings.append(f)
+    if not model.spec.get("has_intercept", True):
+        findings.append(checks.Finding(
+            "signature_without_intercept",
+            "the signature has no intercept: it ranks cases (AUC) but its probabilities are not calibrated, "
+            "so calibration and decision-curve results do not describe a usable risk.", {}))
+
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thr = roc_curve(y, lp)
+    out: dict[str, Any] = {
+        "model": {"name": model.name, "recipe": model.recipe, "n_features": len(model.features)},
+        "n": int(y.size),
+        "n_positive": int(y.sum()),
+        "n_excluded_missing": int(len(df) - y.size),
+        "prevalence": float(y.mean()),
+        "auc": auc.auc,
+        "auc_ci": [auc.ci_low, auc.ci_high],
+        "auc_se": auc.se,
+        "auc_method": auc.method,
+        "confidence_level": level,
+        "cutoff": cut,
+        "cutoff_source": source,
+        "confusion": metrics["confusion"],
+        **{k: metrics[k] for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv")},
+        "brier": cal["brier"],
+        "calibration_slope": cal["slope"],
+        "calibration_intercept": cal["intercept"],
+        "calibration_method": cal["method"],
+        "hosmer_lemeshow": cal["hosmer_lemeshow"],
+        "calibration_curve": cal["curve"],
+        "decision_curve": decision_curve(y, {model.name: prob}),
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "warnings": [f.to_dict() for f in findings],
+    }
+    if subgroup is not None:
+        if subgroup not in table.columns:
+            raise InputError(f"subgroup column {subgroup!r} not in the table")
+        out["subgroups"] = {"column": subgroup, "groups": subgroup_aucs(table[subgroup], y, lp, level)}
+    for f in findings:
+        log.debug("%s: %s", f.code, f.message)
+    return out
+
+
+def compare_models(model_a: FittedModel | str | Path, model_b: FittedModel | str | Path, df: pd.DataFrame,
+                   label: str, positive: Any = 1, cutoffs: list[float] | None = None,
+                   level: float = 0.95) -> dict:
+    """Old model ``a`` vs new model ``b`` on the same cases: paired DeLong test, NRI (categorical
+    at ``cutoffs`` — default b's cut-off — and continuous) and IDI."""
+    a, b = resolve_model(model_a), resolve_model(model_b)
+    complete = ~(a.incomplete_rows(df) | b.incomplete_rows(df))
+    table = df.loc[complete].reset_index(drop=True)
+    y = binary_labels(table, label, positive)
+    pa, pb = a.predict_proba(table), b.predict_proba(table)
+    test = delong_paired(y, a.decision_function(table), b.decision_function(table), level)
+    cuts = cutoffs if cutoffs is not None else ([b.cutoff] if b.cutoff is not None else None)
+    return {
+        "model_a": a.name, "model_b": b.name, "n": int(y.size), "n_positive": int(y.sum()),
+        "delong": test.to_dict(),
+        "nri_categorical": nri(y, pa, pb, cuts, level) if cuts else None,
+        "nri_continuous": nri(y, pa, pb, None, level),
+        "idi": idi(y, pa, pb, level),
+    }
+
