@@ -1,0 +1,432 @@
+"""Reading and writing images, masks and Slicer segmentations.
+
+* :func:`read_volume` — one scalar volume from NRRD, NIfTI, MHA/MHD, a DICOM series (a folder
+  with one series, or a chosen SeriesInstanceUID) or a 2-D ultrasound image (PNG, JPEG, BMP,
+  TIFF, single-frame DICOM), which becomes a 3-D single-slice volume with its pixel spacing.
+  Colour images (8-bit RGB/RGBA, as ultrasound machines export them) are converted to grey.
+* :func:`read_mask` / :func:`write_mask` — binary uint8 masks, checked against a reference grid.
+* :func:`read_segmentation` / :func:`write_segmentation` — Slicer's multi-segment ``.seg.nrrd``
+  (segment names, colours, label values and layers in ``Segment{i}_*`` header keys), so that
+  Slicer opens what we write and we read what Slicer writes.
+
+All geometry stays in SimpleITK's LPS convention; nothing here converts to RAS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from alnpredictor.errors import GeometryError, InputError, MaskError
+
+log = logging.getLogger(__name__)
+
+#: File endings read as 2-D images (ultrasound exports).
+PLAIN_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Tolerances for "same grid": spacing/origin in mm, direction cosines.
+GEOMETRY_ATOL_MM = 1e-3
+DIRECTION_ATOL = 1e-4
+#: Luminance weights (ITU-R BT.601) for colour → grey.
+_LUMA = (0.299, 0.587, 0.114)
+
+#: Default colours of known segments (RGB 0..1), matching the Slicer module.
+SEGMENT_COLORS = {"tumor": (0.90, 0.20, 0.20), "nodes": (0.20, 0.75, 0.30)}
+
+
+class ImageDimensionError(InputError):
+    """An image is 4-D, multi-component or otherwise not the scalar 2-D/3-D image needed."""
+
+
+def _describe(path: str | Path) -> str:
+    return f"'{path}'"
+
+
+# --------------------------------------------------------------------------------------------
+# volumes
+# --------------------------------------------------------------------------------------------
+def read_volume(
+    path: str | Path,
+    series_uid: str | None = None,
+    *,
+    spacing_mm: float | tuple[float, float] | None = None,
+) -> sitk.Image:
+    """Read one scalar 3-D volume (LPS geometry).
+
+    :param path: an image file (``.nrrd``, ``.nii``/``.nii.gz``, ``.mha``/``.mhd``, ``.dcm``,
+        ``.png``/``.jpg`` ...) or a folder holding DICOM files.
+    :param series_uid: the SeriesInstanceUID to load when the folder holds several series.
+    :param spacing_mm: in-plane pixel spacing to set on a 2-D image whose file carries none
+        (PNG/JPEG exports often do not); a number or (column, row) spacing.
+    :returns: a 3-D scalar image; a 2-D image becomes a single-slice volume (slice spacing 1).
+    :raises InputError: missing, unreadable or corrupt file; empty folder; several series
+        without a choice; unknown series UID.
+    :raises ImageDimensionError: a 4-D or multi-component (non-colour) image.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"image {_describe(p)} does not exist: check the path")
+    if p.is_dir():
+        image = _read_dicom_folder(p, series_uid)
+    else:
+        if series_uid is not None:
+            log.debug("series_uid ignored for a single file %s", p.name)
+        image = _read_file(p)
+    return _as_scalar_volume(image, p, spacing_mm=spacing_mm)
+
+
+def _read_file(p: Path) -> sitk.Image:
+    try:
+        return sitk.ReadImage(str(p))
+    except RuntimeError as exc:
+        first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
+        raise InputError(
+            f"cannot read image {_describe(p)} (unreadable, corrupt or of an unsupported format: "
+            f"{first_line}). Re-export it as NRRD, NIfTI or DICOM."
+        ) from exc
+
+
+def list_dicom_series(folder: str | Path) -> dict[str, int]:
+    """SeriesInstanceUID → number of files, for the DICOM series directly inside ``folder``."""
+    folder = str(folder)
+    uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder) or ()
+    return {uid: len(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)) for uid in uids}
+
+
+def _read_dicom_folder(folder: Path, series_uid: str | None) -> sitk.Image:
+    if not any(folder.iterdir()):
+        raise InputError(f"folder {_describe(folder)} is empty: choose the folder that holds the DICOM files")
+    series = list_dicom_series(folder)
+    if not series:
+        raise InputError(
+            f"folder {_describe(folder)} holds no readable DICOM series: choose the folder with the "
+            "DICOM files of one series (or give an image file)"
+        )
+    if series_uid is None:
+        if len(series) > 1:
+            listing = ", ".join(f"{uid} ({n} files)" for uid, n in series.items())
+            raise InputError(
+                f"folder {_describe(folder)} holds {len(series)} DICOM series: choose one with "
+                f"--series-uid / series_uid. Series: {listing}"
+            )
+        series_uid = next(iter(series))
+    elif series_uid not in series:
+        raise InputError(
+            f"series {series_uid} is not in folder {_describe(folder)}; it holds: {', '.join(series)}"
+        )
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid)
+    if len(files) == 1:
+        return _read_file(Path(files[0]))
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    try:
+        return reader.Execute()
+    except RuntimeError as exc:
+        raise InputError(
+            f"cannot read DICOM series {series_uid} in {_describe(folder)} (corrupt or incomplete "
+            f"series: {str(exc).strip().splitlines()[-1]})"
+        ) from exc
+
+
+def _as_scalar_volume(image: sitk.Image, source: Path | str, *, spacing_mm=None) -> sitk.Image:
+    """Colour → grey, 2-D → single-slice 3-D; refuse 4-D and other vector images."""
+    ncomp = image.GetNumberOfComponentsPerPixel()
+    if ncomp > 1:
+        if ncomp in (3, 4) and image.GetPixelID() == sitk.sitkVectorUInt8:
+            image = to_grey(image)
+        else:
+            raise ImageDimensionError(
+                f"image {_describe(source)} has {ncomp} components per voxel; a scalar image is "
+                "needed (for DWI load the ADC map, for a 4-D series pick one volume)"
+            )
+    dim = image.GetDimension()
+    if dim == 4:
+        raise ImageDimensionError(
+            f"image {_describe(source)} is 4-D (size {image.GetSize()}); a 3-D volume is needed: "
+            "extract one time point / b-value (e.g. the ADC map) first"
+        )
+    if dim == 2:
+        if spacing_mm is not None:
+            sp = (spacing_mm, spacing_mm) if np.isscalar(spacing_mm) else tuple(spacing_mm)
+            image.SetSpacing([float(s) for s in sp])
+        image = sitk.JoinSeries(image)
+    elif dim == 3 and spacing_mm is not None and image.GetSize()[2] == 1:
+        sp = (spacing_mm, spacing_mm) if np.isscalar(spacing_mm) else tuple(spacing_mm)
+        image.SetSpacing([float(sp[0]), float(sp[1]), image.GetSpacing()[2]])
+    elif dim != 3:
+        raise ImageDimensionError(f"image {_describe(source)} is {dim}-D; a 2-D or 3-D image is needed")
+    if image.GetPixelID() in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
+        raise ImageDimensionError(f"image {_describe(source)} is complex-valued: export the magnitude image")
+    return image
+
+
+def to_grey(image: sitk.Image) -> sitk.Image:
+    """Luminance (BT.601) of an RGB/RGBA image, as float32 with the same geometry."""
+    comps = [sitk.Cast(sitk.VectorIndexSelectionCast(image, i), sitk.sitkFloat32) for i in range(3)]
+    grey = comps[0] * _LUMA[0] + comps[1] * _LUMA[1] + comps[2] * _LUMA[2]
+    grey.CopyInformation(comps[0])
+    return grey
+
+
+def ensure_3d_scalar(image: sitk.Image, name: str = "image") -> sitk.Image:
+    """The same checks as :func:`read_volume` for an in-memory image (2-D → single slice)."""
+    return _as_scalar_volume(image, name)
+
+
+# --------------------------------------------------------------------------------------------
+# geometry
+# --------------------------------------------------------------------------------------------
+def geometry_differences(a: sitk.Image, b: sitk.Image) -> list[str]:
+    """Human-readable differences of size/spacing/origin/direction ([] when on the same grid)."""
+    diffs = []
+    if a.GetDimension() != b.GetDimension():
+        return [f"dimension {a.GetDimension()} vs {b.GetDimension()}"]
+    if a.GetSize() != b.GetSize():
+        diffs.append(f"size {a.GetSize()} vs {b.GetSize()}")
+    if not np.allclose(a.GetSpacing(), b.GetSpacing(), atol=GEOMETRY_ATOL_MM):
+        diffs.append(f"spacing {_fmt(a.GetSpacing())} vs {_fmt(b.GetSpacing())} mm")
+    if not np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GEOMETRY_ATOL_MM):
+        diffs.append(f"origin {_fmt(a.GetOrigin())} vs {_fmt(b.GetOrigin())} mm (LPS)")
+    if not np.allclose(a.GetDirection(), b.GetDirection(), atol=DIRECTION_ATOL):
+        diffs.append(f"direction {_fmt(a.GetDirection())} vs {_fmt(b.GetDirection())}")
+    return diffs
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def check_same_grid(image: sitk.Image, reference: sitk.Image, what: str = "mask", ref_name: str = "image") -> None:
+    """Raise :class:`GeometryError` naming the differences when two images are not on one grid."""
+    diffs = geometry_differences(image, reference)
+    if diffs:
+        raise GeometryError(
+            f"{what} is not on the grid of {ref_name}: " + "; ".join(diffs)
+            + ". Resample it onto the image first (alnpredictor propagate --no-register)."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# masks
+# --------------------------------------------------------------------------------------------
+def as_binary_mask(mask: sitk.Image, *, label: int | None = None, name: str = "mask") -> sitk.Image:
+    """uint8 0/1 mask from a label image: ``label`` selects one value, else any non-zero voxel.
+
+    Raises :class:`MaskError` when the mask holds several label values and none was chosen.
+    """
+    arr = sitk.GetArrayViewFromImage(mask)
+    if label is None:
+        values = np.unique(arr)
+        nonzero = values[values != 0]
+        if len(nonzero) > 1:
+            raise MaskError(
+                f"{name} holds several labels {[v.item() for v in nonzero[:8]]}: choose one "
+                "(label=..., --label) or save each structure as its own mask"
+            )
+        out = (arr != 0).astype(np.uint8)
+    else:
+        out = (arr == label).astype(np.uint8)
+    result = sitk.GetImageFromArray(out)
+    result.CopyInformation(mask)
+    return result
+
+
+def read_mask(
+    path: str | Path,
+    reference: sitk.Image | None = None,
+    *,
+    label: int | None = None,
+    allow_empty: bool = False,
+) -> sitk.Image:
+    """Read a binary mask (any label-map file) as uint8 0/1 on its own grid.
+
+    :param reference: when given, the mask must be on its grid (size, spacing, origin,
+        direction); otherwise :class:`GeometryError` says what differs and what to do.
+    :param label: the label value that is the structure (default: any non-zero voxel; a file
+        with several values then needs ``label``).
+    :param allow_empty: accept a mask without any voxel (default: :class:`MaskError`).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"mask {_describe(p)} does not exist: check the path")
+    image = _read_file(p)
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        raise ImageDimensionError(
+            f"mask {_describe(p)} has {image.GetNumberOfComponentsPerPixel()} components (several "
+            "segmentation layers?): read it with read_segmentation, or export one segment as a label map"
+        )
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+    elif image.GetDimension() != 3:
+        raise ImageDimensionError(f"mask {_describe(p)} is {image.GetDimension()}-D; a 3-D mask is needed")
+    mask = as_binary_mask(image, label=label, name=f"mask {_describe(p)}")
+    if reference is not None:
+        check_same_grid(mask, reference, what=f"mask {_describe(p)}", ref_name="the reference image")
+    if not allow_empty and not np.any(sitk.GetArrayViewFromImage(mask)):
+        raise MaskError(f"mask {_describe(p)} is empty" + (f" for label {label}" if label is not None else "")
+                        + ": draw or segment the structure first")
+    return mask
+
+
+def write_mask(mask: sitk.Image, path: str | Path) -> Path:
+    """Write a mask as compressed uint8 0/1 (NRRD, NIfTI, MHA by the file ending)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    out = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
+    out.CopyInformation(mask)
+    sitk.WriteImage(out, str(p), useCompression=True)
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Slicer .seg.nrrd
+# --------------------------------------------------------------------------------------------
+def write_segmentation(
+    masks: Mapping[str, sitk.Image],
+    path: str | Path,
+    *,
+    colors: Mapping[str, tuple[float, float, float]] | None = None,
+) -> Path:
+    """Write named binary masks (one grid) as a Slicer ``.seg.nrrd``.
+
+    Segments that do not overlap share one layer (label values 1, 2, ...), as Slicer writes
+    them; overlapping segments go to further layers (a 4-D ``list`` axis in the file).
+    """
+    if not masks:
+        raise MaskError("no segments to write: give at least one mask")
+    names = list(masks)
+    first = masks[names[0]]
+    arrays = {}
+    for name in names:
+        check_same_grid(masks[name], first, what=f"segment '{name}'", ref_name=f"segment '{names[0]}'")
+        arrays[name] = sitk.GetArrayViewFromImage(masks[name]) != 0
+    # Greedy layer assignment: a segment joins the first layer it does not overlap.
+    layers: list[np.ndarray] = []
+    placement: dict[str, tuple[int, int]] = {}
+    for name in names:
+        for li, layer in enumerate(layers):
+            if not np.any(layer[arrays[name]]):
+                value = int(layer.max()) + 1
+                layer[arrays[name]] = value
+                placement[name] = (li, value)
+                break
+        else:
+            layer = np.zeros(arrays[name].shape, np.uint8)
+            layer[arrays[name]] = 1
+            layers.append(layer)
+            placement[name] = (len(layers) - 1, 1)
+    if len(layers) == 1:
+        out = sitk.GetImageFromArray(layers[0])
+    else:  # (z, y, x, layer): SimpleITK writes the component axis first, as Slicer's "list" axis
+        out = sitk.GetImageFromArray(np.stack(layers, axis=-1), isVector=True)
+    _copy_geometry(out, first)
+    colors = {**SEGMENT_COLORS, **(colors or {})}
+    out.SetMetaData("Segmentation_MasterRepresentation", "Binary labelmap")
+    out.SetMetaData("Segmentation_ContainedRepresentationNames", "Binary labelmap|")
+    out.SetMetaData("Segmentation_ReferenceImageExtentOffset", "0 0 0")
+    for i, name in enumerate(names):
+        layer, value = placement[name]
+        color = colors.get(name) or _auto_color(i)
+        out.SetMetaData(f"Segment{i}_ID", name)
+        out.SetMetaData(f"Segment{i}_Name", name)
+        out.SetMetaData(f"Segment{i}_NameAutoGenerated", "0")
+        out.SetMetaData(f"Segment{i}_Color", " ".join(f"{c:.4g}" for c in color))
+        out.SetMetaData(f"Segment{i}_ColorAutoGenerated", "0")
+        out.SetMetaData(f"Segment{i}_Layer", str(layer))
+        out.SetMetaData(f"Segment{i}_LabelValue", str(value))
+        out.SetMetaData(f"Segment{i}_Extent", _extent_string(arrays[name]))
+        out.SetMetaData(f"Segment{i}_Tags", "|")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if not str(p).lower().endswith(".seg.nrrd"):
+        log.warning("segmentation file %s does not end in .seg.nrrd; Slicer may open it as a volume", p.name)
+    sitk.WriteImage(out, str(p), useCompression=True)
+    return p
+
+
+def _copy_geometry(dst: sitk.Image, src: sitk.Image) -> None:
+    dst.SetOrigin(src.GetOrigin())
+    dst.SetSpacing(src.GetSpacing())
+    dst.SetDirection(src.GetDirection())
+
+
+def _extent_string(mask_zyx: np.ndarray) -> str:
+    """Slicer's segment extent "i0 i1 j0 j1 k0 k1" (empty: "0 -1 0 -1 0 -1")."""
+    if not np.any(mask_zyx):
+        return "0 -1 0 -1 0 -1"
+    idx = np.argwhere(mask_zyx)
+    lo, hi = idx.min(0)[::-1], idx.max(0)[::-1]
+    return " ".join(f"{int(a)} {int(b)}" for a, b in zip(lo, hi))
+
+
+def _auto_color(i: int) -> tuple[float, float, float]:
+    palette = [(0.9, 0.7, 0.2), (0.3, 0.5, 0.9), (0.8, 0.4, 0.8), (0.3, 0.8, 0.8)]
+    return palette[i % len(palette)]
+
+
+def read_segmentation(path: str | Path) -> dict[str, sitk.Image]:
+    """Read a Slicer ``.seg.nrrd``: segment name → uint8 0/1 mask on the file's grid.
+
+    Handles single-layer files (label value per segment), multi-layer files (4-D, one layer
+    per group of non-overlapping segments) and old files without label values (one layer per
+    segment, value 1). A plain label map (no ``Segment*`` keys) gives one segment per value,
+    named ``label_<value>``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"segmentation {_describe(p)} does not exist: check the path")
+    image = _read_file(p)
+    keys = set(image.GetMetaDataKeys())
+    ncomp = image.GetNumberOfComponentsPerPixel()
+    if image.GetDimension() == 4:  # a 4-D scalar image: unusual writer; last axis = layers
+        arr4 = sitk.GetArrayFromImage(image)  # (layer, z, y, x)
+        layers = [arr4[i] for i in range(arr4.shape[0])]
+        geom = image[:, :, :, 0]
+    elif ncomp > 1:
+        arr = sitk.GetArrayFromImage(image)  # (z, y, x, layer)
+        layers = [arr[..., i] for i in range(ncomp)]
+        geom = sitk.VectorIndexSelectionCast(image, 0)
+    else:
+        layers = [sitk.GetArrayFromImage(image)]
+        geom = image
+    if geom.GetDimension() == 2:
+        layers = [layer[None] for layer in layers]
+        geom = sitk.JoinSeries(geom)
+    result: dict[str, sitk.Image] = {}
+    indices = sorted({int(k.split("_", 1)[0][len("Segment"):]) for k in keys
+                      if k.startswith("Segment") and k.split("_", 1)[0][len("Segment"):].isdigit()})
+    if not indices:
+        values = np.unique(layers[0])
+        for v in values[values != 0]:
+            result[f"label_{int(v)}"] = _mask_like(layers[0] == v, geom)
+        return result
+    for i in indices:
+        name = _meta(image, f"Segment{i}_Name") or _meta(image, f"Segment{i}_ID") or f"Segment_{i}"
+        layer = int(_meta(image, f"Segment{i}_Layer") or (i if len(layers) > 1 else 0))
+        value = int(_meta(image, f"Segment{i}_LabelValue") or 1)
+        if layer >= len(layers):
+            raise InputError(f"segmentation {_describe(p)} is inconsistent: segment '{name}' is on layer "
+                             f"{layer} but the file has {len(layers)}; re-save it from Slicer")
+        result[name] = _mask_like(layers[layer] == value, geom)
+    return result
+
+
+def _meta(image: sitk.Image, key: str) -> str | None:
+    return image.GetMetaData(key).strip() if image.HasMetaDataKey(key) else None
+
+
+def _mask_like(arr: np.ndarray, geom: sitk.Image) -> sitk.Image:
+    m = sitk.GetImageFromArray(arr.astype(np.uint8))
+    m.SetOrigin(geom.GetOrigin())
+    m.SetSpacing(geom.GetSpacing())
+    m.SetDirection(geom.GetDirection())
+    return m
+
+
+def is_segmentation_file(path: str | Path) -> bool:
+    """True for a ``.seg.nrrd`` name (Slicer's segmentation files)."""
+    return os.fspath(path).lower().endswith(".seg.nrrd")
