@@ -33,7 +33,7 @@ def plain(image, mask, params, **kw):
     info = load_params(params)
     ex = featureextractor.RadiomicsFeatureExtractor(info.params)
     result = ex.execute(image, mask, **kw)
-    features = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    features = {k: float(np.real(v)) for k, v in result.items() if not k.startswith("diagnostics_")}
     diagnostics = {k: v for k, v in result.items() if k.startswith("diagnostics_")}
     return features, diagnostics
 

@@ -259,6 +259,10 @@ def plan_crop(
             else:
                 full.append(t)
                 reasons[t] = sup.reason
+    # At least one voxel of margin: a crop holding nothing but ROI voxels (a box-shaped ROI) would make
+    # PyRadiomics' getMask see a single label value and report "nothing is segmented".
+    before = np.maximum(before, 1)
+    after = np.maximum(after, 1)
     lo = np.asarray(bbox_lo) - before
     hi = np.asarray(bbox_hi) + after
     start, stop = [], []

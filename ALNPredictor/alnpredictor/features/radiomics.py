@@ -353,6 +353,12 @@ def _extractor(params: ParamsInfo, image_types: tuple[str, ...] | None, shape: b
     return ex
 
 
+def _as_float(value: Any) -> float:
+    """A feature value as float. GLCM's MCC can come out complex (square root of an eigenvalue that
+    rounding made slightly negative): the real part is kept, as ``float()`` would, without warning."""
+    return float(np.real(value))
+
+
 def _image_type_of(feature_key: str) -> str:
     prefix = feature_key.split("_", 1)[0]
     for start, name in (
@@ -437,9 +443,9 @@ def _run_roi_job(job: RoiJob, t0: float) -> RoiResult:
                 if source is cropped_result:
                     diagnostics[key] = value
             elif _is_shape(key):
-                features[key] = float(value)
+                features[key] = _as_float(value)
             else:
-                by_type.setdefault(_image_type_of(key), {})[key] = float(value)
+                by_type.setdefault(_image_type_of(key), {})[key] = _as_float(value)
     for t in all_types:
         features.update(by_type.pop(t, {}))
     for rest in by_type.values():
