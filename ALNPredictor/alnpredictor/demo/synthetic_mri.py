@@ -27,6 +27,7 @@ strength and slightly different voxel spacing. Motion: a random rigid transform 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -256,3 +257,39 @@ def make_cohort(seed: int = 7, sizes: dict[str, int] | None = None):
         for i in range(n):
             child = np.random.default_rng(rng.integers(2**32))
             yield make_patient(f"{site}{i + 1:03d}", site, child)
+
+
+def write_patients(patients, folder, *, masks: bool = False, seeds: bool = True) -> Path:
+    """Write patients as NRRD files plus a cohort manifest (``manifest.csv``); returns its path.
+
+    ``seeds=True`` puts the user-like clicks in ``seeds_tumor``/``seeds_nodes`` (the pipeline then
+    segments); ``masks=True`` writes the true T1C masks and lists them instead.
+    """
+    import csv
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for p in patients:
+        case_dir = folder / p.case_id
+        case_dir.mkdir(exist_ok=True)
+        row: dict[str, object] = {"case_id": p.case_id, "site": p.site, "pathway": "mri", "label": p.label}
+        for seq, img in p.images.items():
+            sitk.WriteImage(img, str(case_dir / f"{seq}.nrrd"), True)
+            row[f"image_{seq}"] = f"{p.case_id}/{seq}.nrrd"
+        if masks:
+            for name, m in p.truth.items():
+                sitk.WriteImage(m, str(case_dir / f"{name}.nrrd"), True)
+                row[f"mask_{name}"] = f"{p.case_id}/{name}.nrrd"
+        elif seeds:
+            for name, pts in p.seeds_ras.items():
+                row[f"seeds_{name}"] = ";".join(",".join(f"{v:.2f}" for v in pt) for pt in pts)
+        row.update(p.clinical)
+        rows.append(row)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
