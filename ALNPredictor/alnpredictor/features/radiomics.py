@@ -83,6 +83,20 @@ _DIAG_PREFIX = "diagnostics_"
 _OWN_PREFIX = "alnpredictor_"
 
 
+class _SumAverageNotice(logging.Filter):
+    """Drops PyRadiomics' per-image notice that Sum Average = 2 × Joint Average for a symmetrical GLCM.
+
+    The study's settings (all GLCM features, symmetrical GLCM) trigger it for every filtered image of
+    every ROI — 54 identical warnings per patient that say nothing about the input."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "only 1 needs to be calculated" not in str(record.msg)
+
+
+if not any(isinstance(f, _SumAverageNotice) for f in logging.getLogger("radiomics.glcm").filters):
+    logging.getLogger("radiomics.glcm").addFilter(_SumAverageNotice())
+
+
 def prefixed(roi: str, seq: str, name: str) -> str:
     """Row name of a PyRadiomics feature: ``prefixed("T", "T1C", "original_firstorder_Mean")``."""
     return f"{roi}{seq}_{name}"

@@ -1,0 +1,111 @@
+"""``alnpredictor extract`` on real files: case folder, manifest, failures, NaN blocks."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from alnpredictor.cli import main
+from alnpredictor.features.phantom import make_study
+from alnpredictor.features.radiomics import extract_case
+
+PARAMS_YAML = """
+setting: {binWidth: 25, label: 1}
+imageType: {Original: {}, Wavelet: {}}
+featureClass: {firstorder: , glcm: , shape: }
+"""
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory):
+    study = make_study(scale=0.25, seed=7)
+    folder = tmp_path_factory.mktemp("cases") / "case001"
+    folder.mkdir()
+    for seq, image in study.images.items():
+        sitk.WriteImage(image, str(folder / f"{seq}.nrrd"))
+    for (roi, seq), mask in study.masks.items():
+        sitk.WriteImage(mask, str(folder / f"mask_{roi}_{seq}.nrrd"), True)
+    params = folder.parent / "small.yaml"
+    params.write_text(PARAMS_YAML)
+    return folder, study, params
+
+
+def test_case_dir_equals_extract_case(case_dir, tmp_path):
+    folder, study, params = case_dir
+    out = tmp_path / "features.csv"
+    assert main(["extract", "--case-dir", str(folder), "--params", str(params), "--out", str(out),
+                 "--workers", "1"]) == 0
+    table = pd.read_csv(out)
+    assert list(table["case_id"]) == ["case001"]
+    direct = extract_case(study.images, study.masks, params, workers=1)
+    assert list(table.columns[1:]) == list(direct.features)
+    np.testing.assert_array_equal(table.iloc[0, 1:].to_numpy(float), np.array(list(direct.features.values())))
+    prov = json.loads((tmp_path / "features.provenance.json").read_text())
+    assert prov["params_sha256"] == direct.provenance["params_sha256"] and prov["succeeded"] == 1
+    diag = pd.read_csv(tmp_path / "features.diagnostics.csv")
+    assert set(diag["block"]) == {"TT1C", "TT2", "TADC", "LT1C", "LT2", "LADC"}
+
+
+def test_manifest_with_a_failing_case_and_a_nan_block(case_dir, tmp_path):
+    folder, study, params = case_dir
+    empty = study.masks[("L", "ADC")] * 0
+    sitk.WriteImage(empty, str(tmp_path / "empty.nrrd"))
+    rows = []
+    for cid in ("A", "B", "C"):
+        row = {"case_id": cid, "site": "X"}
+        for seq in ("T1C", "T2", "ADC"):
+            row[f"image_{seq}"] = str(folder / f"{seq}.nrrd")
+            for roi in ("T", "L"):
+                row[f"mask_{roi}_{seq}"] = str(folder / f"mask_{roi}_{seq}.nrrd")
+        rows.append(row)
+    rows[1]["image_T2"] = "does-not-exist.nrrd"
+    rows[2]["mask_L_ADC"] = "empty.nrrd"
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "f.csv"
+    code = main(["extract", "--manifest", str(tmp_path / "m.csv"), "--params", str(params), "--out", str(out),
+                 "--workers", "2"])
+    assert code == 1
+    table = pd.read_csv(out)
+    assert list(table["case_id"]) == ["A"]
+    failures = pd.read_csv(tmp_path / "f.failures.csv")
+    assert list(failures["case_id"]) == ["B", "C"] and "does-not-exist" in failures["message"][0]
+    assert "ROI L on ADC: mask is empty" in failures["message"][1]
+    # ... and with --on-roi-error nan, case C's empty node mask on ADC becomes a NaN block.
+    code = main(["extract", "--manifest", str(tmp_path / "m.csv"), "--params", str(params), "--out", str(out),
+                 "--workers", "2", "--on-roi-error", "nan"])
+    assert code == 1  # B still fails (its image is missing)
+    table = pd.read_csv(out).set_index("case_id")
+    ladc = [c for c in table.columns if c.startswith("LADC_")]
+    assert ladc and table.loc["C", ladc].isna().all() and table.loc["A", ladc].notna().all()
+    prov = json.loads((tmp_path / "f.provenance.json").read_text())
+    assert "mask is empty" in prov["per_case"]["C"]["errors"]["LADC"]
+
+
+def test_missing_mask_file_in_case_dir(case_dir, tmp_path):
+    folder, study, params = case_dir
+    partial = tmp_path / "case002"
+    partial.mkdir()
+    for f in folder.iterdir():
+        if f.name != "mask_L_T2.nrrd":
+            (partial / f.name).symlink_to(f)
+    out = tmp_path / "p.csv"
+    assert main(["extract", "--case-dir", str(partial), "--params", str(params), "--out", str(out),
+                 "--workers", "1"]) == 2
+    assert main(["extract", "--case-dir", str(partial), "--params", str(params), "--out", str(out),
+                 "--workers", "1", "--on-roi-error", "nan"]) == 0
+    row = pd.read_csv(out).iloc[0]
+    assert all(math.isnan(row[c]) for c in row.index if c.startswith("LT2_"))
+
+
+def test_us_pathway_is_dispatched(monkeypatch, tmp_path):
+    import alnpredictor.pathways.us as us
+
+    seen = {}
+    monkeypatch.setattr(us, "run_extract", lambda args: seen.setdefault("args", args) and 0)
+    assert main(["extract", "--pathway", "us", "--manifest", "m.csv", "--params", "us-liu2024",
+                 "--out", str(tmp_path / "o.csv")]) == 0
+    assert seen["args"].manifest == "m.csv" and seen["args"].us_params == "us-liu2024"
