@@ -419,8 +419,11 @@ def _mask_diag_entries(mask_arr: np.ndarray, label: int, offset: np.ndarray, ful
 def run_roi_job(job: RoiJob) -> RoiResult:
     """Extract one ROI (top-level: runs in worker processes). Raises ALNPredictorError subclasses only."""
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
-        return _run_roi_job(job, t0)
+        result = _run_roi_job(job, t0)
+        result.diagnostics[f"{_OWN_PREFIX}cpu_seconds"] = round(time.process_time() - c0, 4)
+        return result
     except ALNPredictorError:
         raise
     except Exception as exc:  # PyRadiomics raises bare ValueError/RuntimeError/AssertionError
