@@ -64,3 +64,19 @@ def test_n4_hook_is_applied_once_per_sequence_before_extraction(study):
     corrected = {s: sitk.Cast(i, sitk.sitkFloat32) * 1.5 for s, i in study.images.items()}
     assert out.features == extract_case(corrected, study.masks, PARAMS, workers=1).features
     assert out.provenance["n4"]["applied"] and out.provenance["n4"]["function"] == "fake_bias_correction"
+
+
+def test_real_n4_from_the_imaging_module_with_cache(tmp_path):
+    from alnpredictor.imaging.preprocess import n4_correct
+
+    small = make_study(scale=0.2, seed=5)
+    images = {"T2": small.images["T2"]}
+    masks = {("T", "T2"): small.masks[("T", "T2")]}
+    first = extract_case(images, masks, PARAMS, workers=1, n4=True, n4_cache_dir=tmp_path)
+    assert first.provenance["n4"]["applied"] and any(tmp_path.iterdir())
+    again = extract_case(images, masks, PARAMS, workers=1, n4=True, n4_cache_dir=tmp_path)
+    assert again.features == first.features
+    direct = extract_case({"T2": n4_correct(images["T2"])}, masks, PARAMS, workers=1)
+    assert direct.features == first.features
+    plain = extract_case(images, masks, PARAMS, workers=1)
+    assert plain.features["TT2_original_firstorder_Mean"] != first.features["TT2_original_firstorder_Mean"]

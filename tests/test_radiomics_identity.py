@@ -293,3 +293,16 @@ def test_crop_false_is_the_plain_extractor(breast1):
     ours, diag = extract_roi(image, mask, "mri-yu2021", crop=False)
     assert diag["alnpredictor_crop"].startswith("whole image")
     assert_identical(ours, plain(image, mask, "mri-yu2021")[0])
+
+
+def test_oblique_geometry_identical_including_physical_diagnostics():
+    image, mask = _small_case(seed=4)
+    rotation = sitk.VersorTransform((0.3, -0.2, 0.9), 0.4).GetMatrix()
+    for img in (image, mask):
+        img.SetDirection(rotation)
+        img.SetOrigin((12.5, -40.0, 7.25))
+    params = {**BASE, "imageType": {"Original": {}, "Wavelet": {}}}
+    ours, diag = extract_roi(image, mask, params, diagnostics="full")
+    ref, ref_diag = plain(image, mask, params)
+    assert_identical(ours, ref)
+    assert {k: as_text(diag[k]) for k in ref_diag} == {k: as_text(v) for k, v in ref_diag.items()}
