@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from alnpredictor.errors import InputError
 
 #: Scale of liblinear's synthetic intercept feature (see ``_path``).
-INTERCEPT_SCALING = 1000.0
+INTERCEPT_SCALING = 1e4
 #: glmnet.control defaults that end a lambda path early (devmax, fdev).
 DEVIANCE_RATIO_MAX = 0.999
 FDEV = 1e-5
@@ -58,7 +58,7 @@ def _path(z: np.ndarray, y: np.ndarray, lambdas: np.ndarray, tol: float, max_ite
 
     liblinear (coordinate descent, glmnet's algorithm family) is fast; it penalises its
     intercept term, so the intercept column is scaled by ``INTERCEPT_SCALING`` which makes that
-    penalty negligible (the fitted intercept matches an unpenalised solver to ~1e-4).
+    penalty negligible (coefficients match an unpenalised-intercept solver to ~1e-5).
     With ``early_stop`` the path ends as glmnet's does (glmnet.control defaults): once the
     deviance explained exceeds 0.999 or grows by less than 1e-5 (relative), after 5 lambdas.
     """
@@ -69,7 +69,8 @@ def _path(z: np.ndarray, y: np.ndarray, lambdas: np.ndarray, tol: float, max_ite
     prev_ratio = 0.0
     for k, lam in enumerate(lambdas):
         model = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=1.0 / (lam * n), tol=tol,
-                                   max_iter=max_iter, intercept_scaling=INTERCEPT_SCALING)
+                                   max_iter=max_iter, intercept_scaling=INTERCEPT_SCALING,
+                                   random_state=0)  # liblinear shuffles coordinates: fix it
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             model.fit(z, y)
@@ -85,7 +86,7 @@ def _path(z: np.ndarray, y: np.ndarray, lambdas: np.ndarray, tol: float, max_ite
     return np.asarray(coefs), np.asarray(intercepts), not_converged
 
 
-def fit_l1_logistic(x: np.ndarray, y: np.ndarray, lam: float, tol: float = 1e-8,
+def fit_l1_logistic(x: np.ndarray, y: np.ndarray, lam: float, tol: float = 1e-7,
                     max_iter: int = 10000) -> tuple[np.ndarray, float]:
     """L1 logistic fit at one glmnet ``lam`` on standardised ``x``; original-scale (coef, intercept)."""
     z, mean, sd = _standardise(x)
@@ -126,14 +127,14 @@ def cv_lasso(x: np.ndarray, y: np.ndarray, n_folds: int = 10, n_lambda: int = 10
     dev = np.zeros((n_folds, lambdas.size))
     weights = np.zeros(n_folds)
     for k, (tr, te) in enumerate(folds.split(x, y)):
-        z_tr, mean, sd = _standardise(x[tr])
+        z_tr, mean_tr, sd_tr = _standardise(x[tr])
         coefs, b0, nc = _path(z_tr, y[tr], lambdas, tol, max_iter, early_stop=True)
         not_converged += nc
         if len(coefs) < lambdas.size:  # fold path ended early: later lambdas keep its last fit (glmnet)
             pad = lambdas.size - len(coefs)
             coefs = np.vstack([coefs, np.repeat(coefs[-1:], pad, axis=0)])
             b0 = np.concatenate([b0, np.repeat(b0[-1:], pad)])
-        eta = ((x[te] - mean) / sd) @ coefs.T + b0[None, :]
+        eta = ((x[te] - mean_tr) / sd_tr) @ coefs.T + b0[None, :]
         dev[k] = _deviance(y[te], eta)
         weights[k] = te.size
     cvm = np.average(dev, axis=0, weights=weights)
