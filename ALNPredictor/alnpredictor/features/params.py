@@ -162,6 +162,14 @@ def load_params(name_or_path: str | Path | Mapping[str, Any] | ParamsInfo) -> Pa
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
         return ParamsInfo("<dict>", None, data, digest, version)
     path = resolve_params_path(name_or_path)
-    content = path.read_bytes()
-    data = _validate(source_file=str(path))
-    return ParamsInfo(path.stem, path, data, hashlib.sha256(content).hexdigest(), version)
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _FILE_CACHE:  # validating costs ~20 ms; callers pass names per image
+        content = path.read_bytes()
+        data = _validate(source_file=str(path))
+        _FILE_CACHE[key] = ParamsInfo(path.stem, path, data, hashlib.sha256(content).hexdigest(), version)
+    cached = _FILE_CACHE[key]
+    return ParamsInfo(cached.name, cached.path, copy.deepcopy(cached.params), cached.sha256, cached.pyradiomics_version)
+
+
+_FILE_CACHE: dict[tuple[str, int, int], ParamsInfo] = {}

@@ -79,6 +79,10 @@ SEQUENCES = ("T1C", "T2", "ADC")
 shutdown_workers = _workers.shutdown_workers
 
 _SHAPE_CLASSES = ("shape", "shape2D")
+_BROKEN_POOL = (
+    "a radiomics worker process died: out of memory, or the calling script lacks the "
+    "`if __name__ == '__main__':` guard that Python's multiprocessing needs. Fix that, or pass workers=1"
+)
 _DIAG_PREFIX = "diagnostics_"
 _OWN_PREFIX = "alnpredictor_"
 
@@ -764,19 +768,15 @@ def extract_case(
                 futures[block] = pool.submit(run_roi_job, job)
         except BrokenProcessPool:
             _workers.discard_pool()
-            raise FeatureError("the radiomics worker pool is broken (a worker died, out of memory?); retry, or use "
-                               "workers=1") from None
+            raise FeatureError(_BROKEN_POOL) from None
     # While the workers run: whole-image diagnostics, once per sequence.
-    image_diags = {}
-    for seq in {seq for _, seq in pairs if seq in images}:
-        if any(j is not None and not j.plan.whole_image and j.plan.cropped_types for b, j in real if b.endswith(seq)):
-            image_diags[seq] = image_diagnostics(images[seq], with_hash=diagnostics == "full")
+    cropped = {_pair_of(b, pairs) for b, j in real if not j.plan.whole_image and j.plan.cropped_types}
+    image_diags = {seq: image_diagnostics(images[seq], with_hash=diagnostics == "full")
+                   for seq in sorted({seq for _, seq in cropped})}
     mask_hashes = {}
     if diagnostics == "full":
-        for block, job in real:
-            if not job.plan.whole_image:
-                roi, seq = _pair_of(block, pairs)
-                mask_hashes[block] = mask_hash(_scalar_mask(by_pair[(roi, seq)], info.settings, block))
+        for roi, seq in sorted(cropped):
+            mask_hashes[f"{roi}{seq}"] = mask_hash(_scalar_mask(by_pair[(roi, seq)], info.settings, f"{roi}{seq}"))
     for block, job in real:
         try:
             if block in futures:
@@ -784,8 +784,7 @@ def extract_case(
                     results[block] = futures[block].result()
                 except BrokenProcessPool:
                     _workers.discard_pool()
-                    raise FeatureError(f"{job.name}: the worker process died (out of memory?); retry with fewer "
-                                       "workers or workers=1") from None
+                    raise FeatureError(f"{job.name}: {_BROKEN_POOL}") from None
             else:
                 results[block] = run_roi_job(job)
         except (MaskError, GeometryError, FeatureError) as exc:
