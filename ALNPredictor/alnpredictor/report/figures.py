@@ -179,11 +179,18 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
     ax.axis("off")
     label_x = -0.03
 
-    def axis_line(yrow: float, xs: Sequence[float], labels: Sequence[str], name: str) -> None:
-        ax.plot([min(xs), max(xs)], [yrow, yrow], color="black", linewidth=1)
-        for x, lab in zip(xs, labels):
-            ax.plot([x, x], [yrow, yrow + 0.12], color="black", linewidth=1)
-            ax.text(x, yrow + 0.17, lab, ha="center", va="bottom", fontsize=7)
+    def axis_line(yrow: float, xs: Sequence[float], labels: Sequence[str], name: str,
+                  span: tuple[float, float] | None = None) -> None:
+        lo, hi = span if span is not None else (min(xs), max(xs))
+        ax.plot([min(lo, hi), max(lo, hi)], [yrow, yrow], color="black", linewidth=1)
+        last = None
+        for x, lab in sorted(zip(xs, labels)):
+            # labels closer than ~4% of the width alternate below the axis so they stay readable
+            below = last is not None and x - last[0] < 0.04 and not last[1]
+            ax.plot([x, x], [yrow, yrow + (-0.12 if below else 0.12)], color="black", linewidth=1)
+            ax.text(x, yrow + (-0.17 if below else 0.17), lab, ha="center", va="top" if below else "bottom",
+                    fontsize=7)
+            last = (x, below)
         ax.text(label_x, yrow, name, ha="right", va="center", fontsize=8)
 
     pts_ticks = np.arange(0, 101, 10)
@@ -192,7 +199,10 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
     for i, pred in enumerate(preds, start=1):
         ticks = _predictor_ticks(pred)
         xs = [_tick_points(pred, scale, v) / 100.0 for v, _ in ticks]
-        axis_line(-i, xs, [lab for _, lab in ticks], pred["name"])
+        span = None
+        if pred["kind"] == "continuous":
+            span = (_tick_points(pred, scale, pred["range"][0]) / 100.0, _tick_points(pred, scale, pred["range"][1]) / 100.0)
+        axis_line(-i, xs, [lab for _, lab in ticks], pred["name"], span)
         if case_points is not None:
             x = case_points["points"][pred["name"]] / 100.0
             ax.plot([x], [-i], "v", color="tab:red", markersize=7)
