@@ -185,11 +185,15 @@ class ALNPredictorLogic(_LogicBase):
         image = sitk.GetImageFromArray(np.array(slicer.util.arrayFromVolume(node)))
         return set_geometry_from_ijk_to_ras(image, matrix)
 
-    def loadVolume(self, path: str, name: str | None = None):
-        """Load a scalar volume (NRRD, NIfTI, MHA, DICOM folder, 2-D ultrasound) into the scene."""
-        import SimpleITK as sitk
+    def loadVolume(self, path: str, name: str | None = None, seriesUID: str | None = None):
+        """Load a scalar volume (NRRD, NIfTI, MHA, DICOM folder, 2-D ultrasound) into the scene.
 
-        image = sitk.ReadImage(str(path))
+        Reading goes through ``alnpredictor.imaging.io.read_volume``: a DICOM folder with several
+        series needs ``seriesUID``; colour ultrasound becomes grey; 4-D images are refused.
+        """
+        from alnpredictor.imaging.io import read_volume
+
+        image = read_volume(str(path), seriesUID)
         return self.volumeNodeFromImage(image, name or _node_name(path))
 
     # -- segmentations -------------------------------------------------------------------------
@@ -276,6 +280,93 @@ class ALNPredictorLogic(_LogicBase):
         for p in points_ras:
             node.AddControlPoint(*[float(v) for v in p])
         return node
+
+    # -- imaging: grow-cut, propagation, N4 -------------------------------------------------------
+    def segmentFromSeeds(self, volumeNode, tumorSeedsNode=None, nodeSeedsNode=None, backgroundSeedsNode=None,
+                         segmentationNode=None, **options):
+        """Grow-cut the tumor and/or nodes from markups seeds into a segmentation node.
+
+        Seeds are the control points (RAS, world) of the point lists; a list that is None or
+        empty is skipped. Without background seeds they are placed automatically. Segments
+        ``tumor`` / ``nodes`` of ``segmentationNode`` (created on the volume's geometry if None)
+        are replaced by the result; a segment that is not re-segmented is left as it is and
+        the new result never takes its voxels. ``options`` go to
+        ``alnpredictor.imaging.segment.segment_structures`` (e.g. ``smoothing_mm``).
+
+        :returns: (segmentationNode, summary dict: voxels/volume_ml per structure, seconds ...).
+        """
+        import SimpleITK as sitk
+        from alnpredictor.imaging.segment import segment_structures
+
+        seeds = {}
+        for segmentName, markups in (("tumor", tumorSeedsNode), ("nodes", nodeSeedsNode)):
+            points = self.pointsFromMarkups(markups)
+            if len(points):
+                seeds[segmentName] = points
+        if not seeds:
+            raise ValueError("no seeds: place at least one tumor or node seed point on the volume")
+        background = self.pointsFromMarkups(backgroundSeedsNode)
+        image = self.imageFromVolumeNode(volumeNode)
+        result = segment_structures(image, seeds, background if len(background) else None, **options)
+        if segmentationNode is None:
+            segmentationNode = self.newSegmentationNode(volumeNode)
+        segmentation = segmentationNode.GetSegmentation()
+        # Voxels of segments that are kept as they are may not be taken by the new result.
+        kept = np.zeros(sitk.GetArrayViewFromImage(image).shape, bool)
+        for segmentName in SEGMENT_NAMES:
+            if segmentName not in seeds and segmentation.GetSegmentIdBySegmentName(segmentName):
+                kept |= self.arrayFromSegment(segmentationNode, segmentName, volumeNode) > 0
+        for segmentName, mask in result.masks.items():
+            arr = (sitk.GetArrayFromImage(mask) > 0) & ~kept
+            self.setSegmentFromArray(segmentationNode, segmentName, arr, volumeNode)
+        summary = result.summary()
+        summary["segmentation"] = segmentationNode.GetName()
+        return segmentationNode, summary
+
+    def propagateSegmentation(self, segmentationNode, referenceVolumeNode, movingVolumeNodes, register: bool = True,
+                              **options):
+        """Copy the segments onto other volumes (T2, ADC), each on its own grid.
+
+        Every moving volume is registered rigidly to the reference around the segments
+        (``alnpredictor.imaging.propagate.propagate_masks``; ``register=False`` resamples in
+        physical space only) and gets a new segmentation node named
+        ``"<segmentation> → <volume>"`` whose reference geometry is that volume.
+
+        :param movingVolumeNodes: one volume node or a list of them.
+        :returns: list of (segmentation node, quality summary) in the order of the volumes;
+            the summary holds the transform, metric, converged flag, motion and warnings.
+        """
+        import SimpleITK as sitk
+        from alnpredictor.imaging.propagate import propagate_masks
+
+        if not isinstance(movingVolumeNodes, (list, tuple)):
+            movingVolumeNodes = [movingVolumeNodes]
+        segmentation = segmentationNode.GetSegmentation()
+        names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+        reference = self.imageFromVolumeNode(referenceVolumeNode)
+        masks = {segmentName: self.maskImageFromSegment(segmentationNode, segmentName, referenceVolumeNode)
+                 for segmentName in names}
+        results = []
+        for movingNode in movingVolumeNodes:
+            moving = self.imageFromVolumeNode(movingNode)
+            result = propagate_masks(reference, moving, masks, register=register, **options)
+            outNode = self.scene.AddNewNodeByClass(
+                "vtkMRMLSegmentationNode", f"{segmentationNode.GetName()} → {movingNode.GetName()}")
+            outNode.CreateDefaultDisplayNodes()
+            outNode.SetReferenceImageGeometryParameterFromVolumeNode(movingNode)
+            for segmentName, mask in result.masks.items():
+                self.setSegmentFromArray(outNode, segmentName, sitk.GetArrayFromImage(mask), movingNode)
+            summary = result.summary()
+            summary["volume"] = movingNode.GetName()
+            results.append((outNode, summary))
+        return results
+
+    def n4Correct(self, volumeNode, cacheDir: str | None = None, name: str | None = None):
+        """A new volume node with the N4 bias-field corrected volume (cached by content hash)."""
+        from alnpredictor.imaging.preprocess import n4_correct
+
+        corrected = n4_correct(self.imageFromVolumeNode(volumeNode), cache_dir=cacheDir)
+        return self.volumeNodeFromImage(corrected, name or f"{volumeNode.GetName()} N4")
 
 
 def _node_name(path: str) -> str:
