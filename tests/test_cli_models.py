@@ -53,15 +53,26 @@ def test_train_validate_predict_round_trip(tmp_path, capsys):
     assert rc == 0 and (bundle / "model.json").is_file()
     assert "apparent AUC" in out and "OR (95% CI)" in out and "us_aln" in out
 
-    rc = main(["validate", "--model", str(bundle), "--features", str(val_csv), "--label", "ALN", "--positive", "R",
-               "--json", str(tmp_path / "out.json"), "--plots", str(tmp_path / "plots"), "--subgroup", "us_aln"])
+    clin = tmp_path / "cli.alnmodel"
+    assert main(["train", "--features", str(train_csv), "--label", "ALN", "--positive", "R", "--recipe",
+                 "nomogram", "--clinical", "age", "birads", "us_aln", "--no-signature", "--out", str(clin)]) == 0
+    capsys.readouterr()
+    # no --positive: the value the model was trained with ('R') is used
+    rc = main(["validate", "--model", str(bundle), "--features", str(val_csv), "--label", "ALN",
+               "--json", str(tmp_path / "out.json"), "--plots", str(tmp_path / "plots"), "--subgroup", "us_aln",
+               "--compare", str(clin)])
     out = capsys.readouterr().out
-    assert rc == 0 and "AUC 0." in out and "cut-off" in out
+    assert rc == 0 and "AUC 0." in out and "cut-off" in out and "us_aln=1" in out
+    assert "vs cli: AUC 0." in out and "gain +" in out
     res = json.loads((tmp_path / "out.json").read_text())
     for key in ("n", "n_positive", "auc", "auc_ci", "cutoff", "accuracy", "sensitivity", "specificity", "ppv",
                 "npv", "brier", "calibration_slope", "calibration_intercept", "warnings"):
         assert key in res, key
     assert res["n"] == 150 and res["cutoff_source"] == "model (training cohort)"
+    assert res["label"] == {"column": "ALN", "positive": "R"}
+    cmp = res["comparison"]
+    assert cmp["auc_gain"] == pytest.approx(-cmp["delong"]["difference"]) and cmp["auc_gain"] > 0
+    assert cmp["model_a"] == "cli" and cmp["model_b"] == "dlrn" and cmp["idi"]["idi"] > 0
     assert set(res["accuracy"]) >= {"value", "ci"} and len(res["auc_ci"]) == 2
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
         f"{s}.{e}" for s in ("roc", "calibration", "decision_curve", "nomogram") for e in ("png", "svg"))

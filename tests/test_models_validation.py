@@ -113,6 +113,7 @@ def test_compare_nomogram_with_clinical_model_and_subgroups():
                        name="DLRN")
     cmp = compare_models(clin, dlrn, val, "ALN", positive="R")
     assert cmp["delong"]["difference"] < 0 and cmp["delong"]["p_value"] < 0.01  # DLRN beats clinical model
+    assert cmp["auc_gain"] == pytest.approx(cmp["auc_b"] - cmp["auc_a"]) and cmp["auc_gain"] > 0
     assert cmp["nri_continuous"]["nri"] > 0 and cmp["idi"]["idi"] > 0
     assert cmp["nri_categorical"]["cutoffs"] == [dlrn.cutoff]
     res = validate(dlrn, val, "ALN", positive="R", subgroup="site")

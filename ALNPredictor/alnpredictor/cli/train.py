@@ -50,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     from alnpredictor.models import save_bundle, train_model
     from alnpredictor.models.bundle import bundle_path
     from alnpredictor.models.design import read_table
+    from alnpredictor.models.labels import parse_label_value
 
     table = read_table(args.features)
     out = bundle_path(args.out)
@@ -82,7 +83,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.signature or args.signature_column or args.no_signature:
         raise InputError("--signature/--signature-column/--no-signature apply to the nomogram and "
                          "linear-signature recipes only")
-    model = train_model(table, args.label, args.recipe, clinical=args.clinical, positive=args.positive, **opts)
+    model = train_model(table, args.label, args.recipe, clinical=args.clinical,
+                        positive=parse_label_value(args.positive), **opts)
     path = save_bundle(model, out)
     _print_summary(model, path)
     return 0

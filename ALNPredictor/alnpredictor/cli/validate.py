@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--signature", metavar="COEF.csv", help="published signature (feature,coefficient table)")
     p.add_argument("--features", required=True, metavar="F.csv", help="feature table with the label column")
     p.add_argument("--label", required=True, metavar="COL", help="outcome column")
-    p.add_argument("--positive", default="1", metavar="VALUE", help="label value meaning metastasis (default 1)")
+    p.add_argument("--positive", metavar="VALUE",
+                   help="label value meaning metastasis (default: the model's, else 1)")
     p.add_argument("--cutoff", type=float, help="probability cut-off (default: the model's; else Youden here)")
     p.add_argument("--json", metavar="OUT.json", help="write all results as JSON")
     p.add_argument("--plots", metavar="DIR", help="write ROC, calibration, decision curve (and nomogram), PNG+SVG")
@@ -40,14 +41,16 @@ def _run(args: argparse.Namespace) -> int:
     from alnpredictor.models import compare_models, resolve_model, validate
     from alnpredictor.models.bundle import _plain
     from alnpredictor.models.design import read_table
+    from alnpredictor.models.labels import parse_label_value
 
     table = read_table(args.features)
     model = resolve_model(args.model or args.signature)
     kw = {"auc_method": "bootstrap", "n_boot": args.bootstrap, "seed": args.seed} if args.bootstrap else {}
-    res = validate(model, table, args.label, positive=args.positive, cutoff=args.cutoff,
+    positive = parse_label_value(args.positive)
+    res = validate(model, table, args.label, positive=positive, cutoff=args.cutoff,
                    subgroup=args.subgroup, **kw)
     if args.compare:
-        res["comparison"] = compare_models(args.compare, model, table, args.label, positive=args.positive)
+        res["comparison"] = compare_models(args.compare, model, table, args.label, positive=positive)
     lo, hi = res["auc_ci"]
     print(f"model {model.name} ({model.recipe}) on {Path(args.features).name} — research use only")
     print(f"n {res['n']} ({res['n_positive']} positive, prevalence {res['prevalence']:.3f})"
@@ -65,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {args.subgroup}={g['group']}: n {g['n']} ({g['n_positive']} positive) AUC {auc}")
     if "comparison" in res:
         c = res["comparison"]
-        print(f"vs {c['model_a']}: ΔAUC {c['delong']['difference']:+.3f} (DeLong p {c['delong']['p_value']:.3g}); "
+        print(f"vs {c['model_a']}: AUC {c['auc_a']:.3f} → {c['auc_b']:.3f}, gain {c['auc_gain']:+.3f} "
+              f"(paired DeLong p {c['delong']['p_value']:.3g}); "
               f"NRI(>0) {c['nri_continuous']['nri']:+.3f}; IDI {c['idi']['idi']:+.3f} (p {c['idi']['p_value']:.3g})")
     for w in res["warnings"]:
         print(f"warning [{w['code']}]: {w['message']}")
@@ -77,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plots:
         from alnpredictor.report.figures import validation_figures
 
-        paths = validation_figures(model, table, args.label, args.plots, positive=args.positive,
+        paths = validation_figures(model, table, args.label, args.plots, positive=positive,
                                    cutoff=args.cutoff)
         if not model.spec.get("points"):
             print("  (no nomogram: the model has no points scale — SVM recipes and signatures without a "

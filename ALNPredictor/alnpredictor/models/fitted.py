@@ -181,19 +181,22 @@ class FittedModel:
             block = raw
         return np.hstack([block, encode_clinical(table, self.clinical_fields)])
 
-    def decision_function(self, table: pd.DataFrame) -> np.ndarray:
-        """Log-odds of metastasis (the linear predictor for linear models)."""
-        x = self.design_matrix(table)
+    def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probability, log-odds) from a model matrix."""
         if self.is_linear:
             pred = self.spec["predictor"]
-            return x @ np.asarray(pred["coefficients"], float) + float(pred["intercept"])
-        return logit(np.clip(self.estimator.predict_proba(x)[:, 1], _EPS, 1 - _EPS))
+            lp = x @ np.asarray(pred["coefficients"], float) + float(pred["intercept"])
+            return expit(lp), lp
+        prob = self.estimator.predict_proba(x)[:, 1]
+        return prob, logit(np.clip(prob, _EPS, 1 - _EPS))
+
+    def decision_function(self, table: pd.DataFrame) -> np.ndarray:
+        """Log-odds of metastasis (the linear predictor for linear models)."""
+        return self._scores(self.design_matrix(table))[1]
 
     def predict_proba(self, table: pd.DataFrame) -> np.ndarray:
         """Probability of metastasis per case (1-D array)."""
-        if self.is_linear:
-            return expit(self.decision_function(table))
-        return self.estimator.predict_proba(self.design_matrix(table))[:, 1]
+        return self._scores(self.design_matrix(table))[0]
 
     def predict(self, table: pd.DataFrame, cutoff: float | None = None) -> np.ndarray:
         """1 = metastasis (probability ≥ cut-off), 0 = no metastasis."""
@@ -202,16 +205,15 @@ class FittedModel:
             raise InputError(f"model {self.name!r} has no stored cut-off; pass one")
         return (self.predict_proba(table) >= cut).astype(int)
 
-    def _design_rows(self, table: pd.DataFrame) -> list[dict[str, float]]:
-        x = self.design_matrix(table)
-        return [dict(zip(self.design_columns, row)) for row in x]
-
     def points(self, table: pd.DataFrame) -> list[dict[str, float]] | None:
         """Nomogram points per predictor for each case (None when the model has no points scale)."""
+        return self._points(self.design_matrix(table))
+
+    def _points(self, x: np.ndarray) -> list[dict[str, float]] | None:
         pts = self.spec.get("points")
         if not pts:
             return None
-        return [nomo.points_for(pts, row) for row in self._design_rows(table)]
+        return [nomo.points_for(pts, dict(zip(self.design_columns, row))) for row in x]
 
     def predict_case(self, row: Mapping[str, Any] | pd.DataFrame, level: float = 0.95) -> dict:
         """One patient: probability, class at the cut-off, points per predictor, total points,
@@ -229,8 +231,10 @@ class FittedModel:
         missing = [c for c in self.required_columns if pd.isna(table[c].iloc[0])]
         if missing:
             raise InputError(f"the case lacks value(s) for {missing[:8]}; the model needs them")
-        x = self.design_matrix(table)[0]
-        prob = float(self.predict_proba(table)[0])
+        xm = self.design_matrix(table)
+        x = xm[0]
+        probs, lps = self._scores(xm)
+        prob = float(probs[0])
         out: dict[str, Any] = {
             "model": self.name,
             "recipe": self.recipe,
@@ -239,7 +243,7 @@ class FittedModel:
             "predicted_class": None,
             "prediction": None,
             "positive_label": (self.spec.get("label") or {}).get("positive"),
-            "linear_predictor": float(self.decision_function(table)[0]),
+            "linear_predictor": float(lps[0]),
             "points": None,
             "total_points": None,
             "interval": None,
@@ -250,7 +254,7 @@ class FittedModel:
             cls = int(prob >= self.cutoff)
             out["predicted_class"] = cls
             out["prediction"] = "metastasis" if cls else "no metastasis"
-        pts = self.points(table)
+        pts = self._points(xm)
         if pts is not None:
             out["points"] = pts[0]
             out["total_points"] = float(sum(pts[0].values()))

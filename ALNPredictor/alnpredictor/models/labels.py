@@ -59,3 +59,14 @@ def binary_labels(table: pd.DataFrame, column: str, positive: Any = 1) -> np.nda
     if len(levels) < 2:
         raise InputError(f"label column {column!r} has only the value {levels[0]!r}; both classes are needed")
     return (keys == pos).to_numpy(dtype=int)
+
+
+def parse_label_value(text: str | None) -> Any:
+    """A label value typed on the command line: ``"1"`` → 1, ``"0.5"`` → 0.5, ``"R"`` → "R"."""
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() else number

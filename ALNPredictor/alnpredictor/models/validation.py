@@ -40,6 +40,14 @@ def resolve_model(model_or_signature: FittedModel | str | Path) -> FittedModel:
     raise InputError("validate needs a FittedModel, a model bundle path or a signature coefficient table")
 
 
+def resolve_positive(model: FittedModel, positive: Any) -> Any:
+    """The label value meaning metastasis: as given, else the one the model was trained with, else 1."""
+    if positive is not None:
+        return positive
+    stored = (model.spec.get("label") or {}).get("positive")
+    return 1 if stored is None else stored
+
+
 def _scored_cohort(model: FittedModel, df: pd.DataFrame, label: str, positive: Any):
     """Labels, probabilities and log-odds for the complete cases, plus the missing-data finding."""
     if not isinstance(df, pd.DataFrame) or df.empty:
@@ -53,7 +61,7 @@ def _scored_cohort(model: FittedModel, df: pd.DataFrame, label: str, positive: A
     return table, y, model.predict_proba(table), model.decision_function(table), finding
 
 
-def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, label: str, positive: Any = 1,
+def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, label: str, positive: Any = None,
              cutoff: float | None = None, *, level: float = 0.95, auc_method: str = "delong",
              n_boot: int = 2000, seed: int = 0, subgroup: str | None = None, bins: int = 10) -> dict:
     """Validation statistics of a model in a labelled cohort (JSON-ready dict).
@@ -65,8 +73,10 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
     ``calibration_curve``, ``decision_curve``, ``roc``, ``subgroups`` (if asked) and ``warnings``
     (``[{code, message, details}]``). The cut-off is the one given, else the model's stored
     (training) cut-off, else Youden's on this cohort (with a warning: optimistic).
+    ``positive`` defaults to the label value the model was trained with (else 1).
     """
     model = resolve_model(model_or_signature)
+    positive = resolve_positive(model, positive)
     table, y, prob, lp, missing = _scored_cohort(model, df, label, positive)
     findings: list[checks.Finding] = [missing] if missing else []
 
@@ -105,6 +115,7 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
     fpr, tpr, thr = roc_curve(y, lp)
     out: dict[str, Any] = {
         "model": {"name": model.name, "recipe": model.recipe, "n_features": len(model.features)},
+        "label": {"column": label, "positive": positive},
         "n": int(y.size),
         "n_positive": int(y.sum()),
         "n_excluded_missing": int(len(df) - y.size),
@@ -138,11 +149,12 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
 
 
 def compare_models(model_a: FittedModel | str | Path, model_b: FittedModel | str | Path, df: pd.DataFrame,
-                   label: str, positive: Any = 1, cutoffs: list[float] | None = None,
+                   label: str, positive: Any = None, cutoffs: list[float] | None = None,
                    level: float = 0.95) -> dict:
     """Old model ``a`` vs new model ``b`` on the same cases: paired DeLong test, NRI (categorical
     at ``cutoffs`` — default b's cut-off — and continuous) and IDI."""
     a, b = resolve_model(model_a), resolve_model(model_b)
+    positive = resolve_positive(b, positive)
     complete = ~(a.incomplete_rows(df) | b.incomplete_rows(df))
     table = df.loc[complete].reset_index(drop=True)
     y = binary_labels(table, label, positive)
@@ -151,6 +163,7 @@ def compare_models(model_a: FittedModel | str | Path, model_b: FittedModel | str
     cuts = cutoffs if cutoffs is not None else ([b.cutoff] if b.cutoff is not None else None)
     return {
         "model_a": a.name, "model_b": b.name, "n": int(y.size), "n_positive": int(y.sum()),
+        "auc_a": test.auc1, "auc_b": test.auc2, "auc_gain": test.auc2 - test.auc1,  # new minus old
         "delong": test.to_dict(),
         "nri_categorical": nri(y, pa, pb, cuts, level) if cuts else None,
         "nri_continuous": nri(y, pa, pb, None, level),

@@ -227,17 +227,18 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
     return fig
 
 
-def validation_figures(model: Any, df, label: str, out_dir: str | Path, positive: Any = 1,
+def validation_figures(model: Any, df, label: str, out_dir: str | Path, positive: Any = None,
                        cutoff: float | None = None, case: Mapping[str, Any] | None = None) -> list[Path]:
     """ROC, calibration, decision curve (and nomogram for linear models with a points scale) of
     ``model`` on a labelled cohort, written as PNG + SVG into ``out_dir``."""
     from alnpredictor.models.labels import binary_labels
+    from alnpredictor.models.validation import resolve_positive
     from alnpredictor.stats.metrics import confusion, youden_cutoff
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = df.loc[~model.incomplete_rows(df)].reset_index(drop=True)
-    y = binary_labels(table, label, positive)
+    y = binary_labels(table, label, resolve_positive(model, positive))
     prob, lp = model.predict_proba(table), model.decision_function(table)
     cut = cutoff if cutoff is not None else model.cutoff
     if cut is None:
