@@ -49,6 +49,10 @@ def trained(tmp_path_factory, shared_dir):
         clinical = opts.pop("clinical", None)
         model = train_model(train, "ALN", recipe, clinical=clinical, name=recipe, site="synthetic", **opts)
         out[recipe] = (model, save_bundle(model, root / recipe))
+    # a nomogram on a non-linear (SVM) signature: two skops files in one bundle
+    svm_sig = train_model(train, "ALN", "svm-rbf", name="svm signature")
+    nomo_svm = train_model(train, "ALN", "nomogram", clinical=["age"], signature=svm_sig, name="nomogram-svm")
+    out["nomogram-svm"] = (nomo_svm, save_bundle(nomo_svm, root / "nomogram-svm"))
     sig_csv = shared_dir / "data" / "us-dlr-evc1" / "published_signature.csv"
     evc1 = pd.read_csv(shared_dir / "data" / "us-dlr-evc1" / "EVC1.csv")
     sig = train_model(evc1, "ALN_status", "linear-signature", signature=sig_csv, name="DLR signature")
@@ -79,7 +83,7 @@ def test_every_recipe_predicts_identically_in_a_new_process(trained, tmp_path):
         table = pd.read_csv(evc1_csv if name == "linear-signature" else test_csv)
         here = [float(v).hex() for v in model.predict_proba(table)]
         assert other[name] == here, name  # bit-identical
-    assert set(other) == set(RECIPES) | {"linear-signature"}
+    assert set(other) == set(RECIPES) | {"linear-signature", "nomogram-svm"}
 
 
 def test_bundle_layout_and_hashes(trained):
@@ -95,6 +99,9 @@ def test_bundle_layout_and_hashes(trained):
     # linear models are plain numbers: no estimator file, nothing to deserialise
     _, npath = models["nomogram"]
     assert [p.name for p in npath.iterdir()] == ["model.json"]
+    model, spath = models["nomogram-svm"]
+    assert sorted(p.name for p in spath.iterdir()) == ["model.json", "signature.skops"]
+    assert model.spec["signature"]["kind"] == "sklearn" and model.design_columns == ["signature", "age"]
 
 
 def _copy(path: Path, tmp: Path) -> Path:
@@ -105,10 +112,11 @@ def _copy(path: Path, tmp: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("target", ["model.json", "estimator.skops"])
-def test_one_changed_byte_is_refused(trained, tmp_path, target):
+@pytest.mark.parametrize("name,target", [("svm-rbf", "model.json"), ("svm-rbf", "estimator.skops"),
+                                         ("nomogram-svm", "signature.skops")])
+def test_one_changed_byte_is_refused(trained, tmp_path, name, target):
     models, *_ = trained
-    bundle = _copy(models["svm-rbf"][1], tmp_path)
+    bundle = _copy(models[name][1], tmp_path)
     f = bundle / target
     data = bytearray(f.read_bytes())
     i = len(data) // 2

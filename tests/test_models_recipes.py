@@ -202,6 +202,9 @@ def test_nomogram_with_published_signature_and_signature_column(tmp_path):
     score = -1.0 + 0.4 * df["TT1C_feat0"] - 0.3 * df["TT2_feat1"]
     ref = sm.Logit((df["ALN"] == "R").astype(int), sm.add_constant(np.c_[score, df["age"]])).fit(disp=0)
     assert m.spec["predictor"]["coefficients"] == pytest.approx(ref.params[1:], rel=1e-6)
+    svm_multi = train_model(df, "ALN", "svm-rbf", positive="R", clinical=["age"])
+    with pytest.raises(InputError, match="without clinical variables"):
+        train_model(df, "ALN", "nomogram", positive="R", clinical=["age"], signature=svm_multi)
     df["score"] = score
     m2 = train_model(df, "ALN", "nomogram", positive="R", clinical=["age"], signature_column="score")
     assert m2.spec["predictor"]["coefficients"] == pytest.approx(ref.params[1:], rel=1e-6)

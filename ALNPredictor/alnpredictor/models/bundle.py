@@ -31,6 +31,7 @@ from alnpredictor.models.svm import SKOPS_ALLOWED_TYPES
 BUNDLE_SUFFIX = ".alnmodel"
 MODEL_JSON = "model.json"
 ESTIMATOR_FILE = "estimator.skops"
+SIGNATURE_FILE = "signature.skops"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 
@@ -88,6 +89,10 @@ def save_bundle(model: FittedModel, path: str | Path) -> Path:
             data = sio.dumps(model.estimator)
             (tmp / ESTIMATOR_FILE).write_bytes(data)
             files[ESTIMATOR_FILE] = sha256(data)
+        if model.signature_estimator is not None:
+            data = sio.dumps(model.signature_estimator)
+            (tmp / SIGNATURE_FILE).write_bytes(data)
+            files[SIGNATURE_FILE] = sha256(data)
         doc = _plain({k: v for k, v in model.spec.items() if k not in ("files", "integrity")})
         doc["files"] = files
         doc["integrity"] = {"algorithm": "sha256", "digest": sha256(canonical_json(doc))}
@@ -148,37 +153,44 @@ def read_bundle_spec(path: str | Path) -> dict:
     return doc
 
 
-def load_bundle(path: str | Path) -> FittedModel:
-    """Load a bundle after checking schema, hashes and trusted types; returns the model."""
+def _load_estimator(path: Path, spec: dict, name: str | None):
+    """One skops file of the bundle: hash re-checked on the bytes loaded, trusted types only."""
     import skops.io as sio
 
+    if name not in spec["files"]:
+        raise _refuse(path, f"estimator file {name!r} is not listed with a SHA-256")
+    data = (path / name).read_bytes()
+    if sha256(data) != spec["files"][name]:
+        raise _refuse(path, f"file {name} changed while loading")
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # noqa: BLE001 - skops raises various errors on damaged files
+        raise _refuse(path, f"{name} is not a readable skops file ({exc})") from exc
+    disallowed = sorted(set(untrusted) - set(SKOPS_ALLOWED_TYPES))
+    if disallowed:
+        raise _refuse(path, f"{name} contains types that are not trusted: {disallowed}")
+    try:
+        estimator = sio.loads(data, trusted=list(untrusted))
+    except Exception as exc:  # noqa: BLE001
+        raise _refuse(path, f"{name} could not be loaded ({exc})") from exc
+    if not hasattr(estimator, "predict_proba"):
+        raise _refuse(path, f"{name} does not hold a probabilistic classifier")
+    return estimator
+
+
+def load_bundle(path: str | Path) -> FittedModel:
+    """Load a bundle after checking schema, hashes and trusted types; returns the model."""
     path = Path(path)
     if path.name == MODEL_JSON:
         path = path.parent
     doc = read_bundle_spec(path)
     spec = {k: v for k, v in doc.items() if k != "integrity"}
-    estimator = None
     pred = spec.get("predictor") or {}
-    if pred.get("kind") == "sklearn":
-        name = pred.get("file")
-        if name not in spec["files"]:
-            raise _refuse(path, f"estimator file {name!r} is not listed with a SHA-256")
-        data = (path / name).read_bytes()
-        if sha256(data) != spec["files"][name]:  # re-check the bytes actually loaded
-            raise _refuse(path, f"file {name} changed while loading")
-        try:
-            untrusted = sio.get_untrusted_types(data=data)
-        except Exception as exc:  # noqa: BLE001 - skops raises various errors on damaged files
-            raise _refuse(path, f"{name} is not a readable skops file ({exc})") from exc
-        disallowed = sorted(set(untrusted) - set(SKOPS_ALLOWED_TYPES))
-        if disallowed:
-            raise _refuse(path, f"{name} contains types that are not trusted: {disallowed}")
-        try:
-            estimator = sio.loads(data, trusted=list(untrusted))
-        except Exception as exc:  # noqa: BLE001
-            raise _refuse(path, f"{name} could not be loaded ({exc})") from exc
+    sig = spec.get("signature") or {}
+    estimator = _load_estimator(path, spec, pred.get("file")) if pred.get("kind") == "sklearn" else None
+    sig_estimator = _load_estimator(path, spec, sig.get("file")) if sig.get("kind") == "sklearn" else None
     try:
-        return FittedModel(spec, estimator)
+        return FittedModel(spec, estimator, sig_estimator)
     except ModelBundleError:
         raise
     except (KeyError, TypeError, ValueError) as exc:

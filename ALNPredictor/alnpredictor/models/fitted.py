@@ -53,9 +53,18 @@ _EPS = 1e-15
 class FittedModel:
     """A trained model: prediction for cohorts and single cases, and its model card."""
 
-    def __init__(self, spec: dict, estimator: Any | None = None) -> None:
+    def __init__(self, spec: dict, estimator: Any | None = None, signature_estimator: Any | None = None) -> None:
         self.spec = spec
         self.estimator = estimator
+        #: fitted pipeline of a non-linear signature used as a nomogram predictor (None otherwise)
+        self.signature_estimator = signature_estimator
+        sig = spec.get("signature") or {}
+        if sig.get("kind") == "sklearn":
+            if signature_estimator is None:
+                raise ModelBundleError(f"model {self.name!r}: the estimator of its signature is missing")
+            if getattr(signature_estimator, "n_features_in_", len(sig["features"])) != len(sig["features"]):
+                raise ModelBundleError(f"model {self.name!r}: the signature estimator does not match its "
+                                       "feature list; the bundle is inconsistent")
         kind = spec.get("predictor", {}).get("kind")
         if kind == "sklearn" and estimator is None:
             raise ModelBundleError(f"model {self.name!r}: its fitted estimator is missing")
@@ -175,7 +184,10 @@ class FittedModel:
                 f"{int(np.isnan(raw).any(axis=1).sum())} case(s) lack values for {bad[:5]}; fill them in or "
                 "drop those cases (validate() leaves them out with a missing_features warning)")
         sig = self.spec.get("signature")
-        if sig:
+        if sig and sig.get("kind") == "sklearn":  # non-linear signature: its log-odds is the predictor
+            prob = self.signature_estimator.predict_proba(raw)[:, 1]
+            block = logit(np.clip(prob, _EPS, 1 - _EPS))[:, None]
+        elif sig:
             block = (raw @ np.asarray(sig["coefficients"], float) + float(sig.get("intercept") or 0.0))[:, None]
         else:
             block = raw

@@ -147,10 +147,11 @@ def _resolve_signature(sig: Any) -> FittedModel:
         model = load_bundle(path) if path.is_dir() else load_signature(path)
     else:
         raise InputError("signature must be a FittedModel, a .alnmodel bundle or a coefficient table (CSV)")
-    if model.recipe not in ("lasso-logistic", "linear-signature") or model.clinical_fields or model.spec.get("signature"):
+    if model.recipe == "nomogram" or model.clinical_fields or model.spec.get("signature"):
         raise InputError(
-            f"a nomogram's signature must be a linear imaging signature (lasso-logistic or a coefficient table); "
-            f"{model.name!r} is {model.recipe}")
+            f"a nomogram's signature must be an imaging signature without clinical variables (lasso-logistic, "
+            f"svm-rbf, mri-yu2021 or a coefficient table); {model.name!r} is a {model.recipe} model"
+            + (" with clinical fields" if model.clinical_fields else ""))
     return model
 
 
@@ -226,6 +227,7 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     clin_cols = clinical_columns(fields)
 
     estimator = None
+    sig_estimator = None
     predictor: dict[str, Any]
     if recipe in ("svm-rbf", "mri-yu2021"):
         from alnpredictor.models.svm import make_svm_rbf, select_yu2021
@@ -283,9 +285,14 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
             sig_name = sig_name or "signature"
             sp = sig_model.spec["predictor"]
             signature = {"name": sig_name, "source": sig_model.recipe, "model_name": sig_model.name,
-                         "features": list(sig_model.features), "coefficients": list(sp["coefficients"]),
-                         "intercept": float(sp["intercept"])}
-            sig_values = x_raw @ np.asarray(signature["coefficients"]) + signature["intercept"]
+                         "features": list(sig_model.features), "score": "log-odds"}
+            if sig_model.is_linear:
+                signature.update({"kind": "linear", "coefficients": list(sp["coefficients"]),
+                                  "intercept": float(sp["intercept"])})
+            else:
+                signature.update({"kind": "sklearn", "file": "signature.skops"})
+                sig_estimator = sig_model.estimator
+            sig_values = sig_model.decision_function(table)
             x_design = np.hstack([sig_values[:, None], x_clin])
             design = [sig_name] + clin_cols
         elif sig_column:
@@ -328,7 +335,7 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
         "details": details,
         "software": software_versions(),
     }
-    model = FittedModel(spec, estimator)
+    model = FittedModel(spec, estimator, sig_estimator)
     prob = model.predict_proba(table)
     lp = model.decision_function(table)
     if opts.get("cutoff") is not None:
@@ -364,8 +371,8 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
                                  if (keys == lev).any() else None}
                            for lev in f["values"]}}
     if model.is_linear:
+        sig_scores = model.design_matrix(table)[:, 0] if signature else None
         preds = _linear_predictors(features, x_raw, fields, predictor["coefficients"], design, table, signature,
-                                   (x_raw @ np.asarray(signature["coefficients"]) + signature["intercept"])
-                                   if signature else None)
+                                   sig_scores)
         spec["points"] = nomo.build_points(preds, float(predictor["intercept"]))
-    return FittedModel(spec, estimator)
+    return FittedModel(spec, estimator, sig_estimator)
