@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from alnpredictor import __version__
-from alnpredictor.errors import InputError
+from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.models import nomogram as nomo
 from alnpredictor.models.design import (
     candidate_features,
@@ -184,7 +184,9 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
         raise InputError(f"{recipe} builds an imaging signature without clinical variables; add clinical "
                          "variables with the nomogram recipe")
     seed = int(opts.get("seed", 0))
-    fields = infer_clinical_fields(df, clinical, opts.get("clinical_types"))
+    missing_clin = [c for c in clinical if c not in df.columns]
+    if missing_clin:
+        raise ClinicalDataError(f"clinical column(s) {missing_clin} not in the training table")
     details: dict[str, Any] = {}
     signature: dict | None = None
 
@@ -221,7 +223,10 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     complete = ~df[used_cols].isna().any(axis=1) if used_cols else pd.Series(True, index=df.index)
     n_excluded = int((~complete).sum())
     table = df.loc[complete].reset_index(drop=True)
+    if table.empty:
+        raise InputError("no training case has every feature and clinical value; check the table for blanks")
     y = binary_labels(table, label, positive)
+    fields = infer_clinical_fields(table, clinical, opts.get("clinical_types"))  # ranges of the cases used
     x_raw = numeric_block(table, features)
     x_clin = encode_clinical(table, fields)
     clin_cols = clinical_columns(fields)
