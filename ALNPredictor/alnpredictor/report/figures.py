@@ -8,8 +8,9 @@
 * ``nomogram_figure`` — the classic points chart of a linear model (one axis per predictor,
   total points, probability), optionally with one patient's values marked.
 
-Every function returns a ``matplotlib.figure.Figure``; ``save_figure`` writes ``stem.png`` and
-``stem.svg`` and closes it.
+Every function returns a ``matplotlib.figure.Figure`` drawn on the Agg canvas (pyplot is not
+used, so the host application's backend is untouched); ``save_figure`` writes ``stem.png`` and
+``stem.svg``.
 """
 
 from __future__ import annotations
@@ -18,31 +19,34 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")  # files only; never open a window (also inside Slicer's Qt)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from alnpredictor.stats.auc import delong_auc  # noqa: E402
-from alnpredictor.stats.calibration import brier_score, calibration_curve, slope_intercept  # noqa: E402
-from alnpredictor.stats.decision import DEFAULT_THRESHOLDS, decision_curve  # noqa: E402
+from alnpredictor.stats.auc import delong_auc
+from alnpredictor.stats.calibration import brier_score, calibration_curve, slope_intercept
+from alnpredictor.stats.decision import DEFAULT_THRESHOLDS, decision_curve
 
 RESEARCH_NOTE = "Research use only — not for diagnostic use"
 
 
+def _figure(width: float, height: float):
+    """A figure on the Agg canvas without pyplot: no global backend switch, no window, no leaks
+    (Slicer's own matplotlib backend is left alone)."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
 def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg``; closes the figure. Returns both paths."""
+    """Write ``stem.png`` and ``stem.svg``; returns both paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     fig.savefig(paths[0], dpi=dpi, bbox_inches="tight", metadata={"Software": "ALNPredictor"})
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Creator": "ALNPredictor"})
-    plt.close(fig)
     return paths
 
 
@@ -72,7 +76,7 @@ def roc_figure(y, score, *, title: str | None = None, level: float = 0.95, n_boo
     fpr, tpr, _ = roc_curve(yb, s)
     grid = np.linspace(0, 1, 101)
     lo, hi = _sensitivity_band(yb, s, grid, n_boot, level, seed)
-    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    fig, ax = _figure(5.2, 5.0)
     ax.fill_between(grid, lo, hi, step="post", color="tab:blue", alpha=0.18, linewidth=0,
                     label=f"{level:.0%} CI of sensitivity (bootstrap, {n_boot})")
     ax.step(fpr, tpr, where="post", color="tab:blue", linewidth=2,
@@ -95,7 +99,7 @@ def calibration_figure(y, prob, *, bins: int = 10, title: str | None = None, lev
     groups = calibration_curve(yb, p, bins=bins, level=level)["points"]
     smooth = calibration_curve(yb, p, method="loess")
     si = slope_intercept(yb, p)
-    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    fig, ax = _figure(5.2, 5.0)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="ideal")
     ax.plot(smooth["predicted"], smooth["observed"], color="tab:orange", linewidth=1.5, label="loess")
     px = np.array([g["predicted"] for g in groups])
@@ -122,7 +126,7 @@ def decision_curve_figure(y, models: Mapping[str, Any] | np.ndarray, *, threshol
     """Net benefit against threshold probability for each model, treat-all and treat-none."""
     dc = decision_curve(y, dict(models) if isinstance(models, Mapping) else models, thresholds)
     t = np.asarray(dc["thresholds"])
-    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    fig, ax = _figure(6.0, 4.4)
     for name, nb in dc["models"].items():
         ax.plot(t, nb, linewidth=2, label=name)
     ax.plot(t, dc["treat_all"], color="grey", linewidth=1, label="treat all")
@@ -173,7 +177,7 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
     preds = scale["predictors"]
     total_max = sum(100.0 * (p["effect_max"] - p["effect_min"]) / scale["scale"] for p in preds)
     rows = len(preds) + 3
-    fig, ax = plt.subplots(figsize=(9.0, 0.55 * rows + 1.0))
+    fig, ax = _figure(9.0, 0.55 * rows + 1.0)
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-rows + 0.3, 0.9)
     ax.axis("off")
