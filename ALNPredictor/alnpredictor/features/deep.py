@@ -254,7 +254,8 @@ class DeepFeatureExtractor:
     (CUDA when present), ``cpu`` or ``cuda[:k]``; ``batch_size`` images per forward pass (does not
     change the values); ``input_size`` the network input side (224 as the study; smaller only for
     quick experiments); ``deterministic`` deterministic algorithms and ``num_threads`` fixed
-    threads on CPU (None: :func:`default_num_threads`; recorded in the provenance)."""
+    threads on CPU (None: :func:`default_num_threads`; recorded in the provenance); ``quiet``
+    leaves the untrained-backbone notice to the caller (cohort workers: said once by the runner)."""
 
     weights: str | Path | None = None
     device: str = "auto"
@@ -262,6 +263,7 @@ class DeepFeatureExtractor:
     input_size: int = INPUT_SIZE
     deterministic: bool = True
     num_threads: int | None = None
+    quiet: bool = False
     provenance: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -277,7 +279,7 @@ class DeepFeatureExtractor:
             self.num_threads = default_num_threads()
         self._model, description = build_backbone(self.weights)
         self._model.to(self.device)
-        if self.weights is None:
+        if self.weights is None and not self.quiet:
             log.warning(
                 "no ResNet50 weights file given: deep features come from an %s (random initialisation, "
                 "seed %d), not from the study's fine-tuned network. Pass --weights FILE "

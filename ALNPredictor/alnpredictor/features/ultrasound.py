@@ -391,9 +391,8 @@ def radiomics_features(image, mask, params: str | Path | None = None) -> dict[st
     params = Path(params) if params is not None else radiomics_params_path()
     if not params.is_file():
         raise InputError(f"PyRadiomics parameter file not found: {params}")
-    result = radiomics.extract_roi(image, mask, params)
-    values = getattr(result, "features", result)
-    return {str(k): float(v) for k, v in dict(values).items()}
+    values, _diagnostics = radiomics.extract_roi(image, mask, params, name="ultrasound lesion")
+    return {str(k): float(v) for k, v in values.items()}
 
 
 # --------------------------------------------------------------------------- all together

@@ -83,6 +83,7 @@ def get_extractor(
     batch_size: int = 8,
     input_size: int | None = None,
     num_threads: int | None = None,
+    quiet: bool = False,
 ):
     """A :class:`~alnpredictor.features.deep.DeepFeatureExtractor`, built once per process and setting
     (building ResNet50 and reading weights costs about a second; cohort workers reuse it)."""
@@ -91,7 +92,8 @@ def get_extractor(
     key = (str(weights) if weights else None, device, batch_size, input_size or INPUT_SIZE, num_threads)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = DeepFeatureExtractor(
-            weights=weights, device=device, batch_size=batch_size, input_size=input_size or INPUT_SIZE, num_threads=num_threads
+            weights=weights, device=device, batch_size=batch_size, input_size=input_size or INPUT_SIZE,
+            num_threads=num_threads, quiet=quiet,
         )
     return _EXTRACTORS[key]
 
@@ -143,6 +145,7 @@ def process_case(case: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[s
         1,
         settings.get("us_input_size"),
         settings.get("torch_threads"),
+        quiet=True,  # the untrained-backbone notice is given once by extract_cohort and kept in run.json
     )
     feats = case_features(
         image, mask, extractor, radiomics=bool(settings.get("us_radiomics", True)), params=settings.get("us_params")
@@ -153,6 +156,37 @@ def process_case(case: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[s
         "mask_source": source,
         "deep": deep_provenance(extractor),
     }
+
+
+def features_table(
+    frames: Sequence[tuple[str, Any, Any]],
+    extractor=None,
+    radiomics: bool = True,
+    params: str | Path | None = None,
+    progress: bool = False,
+):
+    """Features of in-memory frames ``(case_id, image, mask)`` (SimpleITK single slices) as a table
+    indexed by case id, in one process with batched ResNet50 inference — for notebooks, the demo and
+    tests; cohorts on disk go through :func:`extract_cohort` (resumable, parallel)."""
+    import pandas as pd
+
+    from alnpredictor.features import deep, ultrasound
+
+    ext = extractor if extractor is not None else get_extractor()
+    ids, rows, crops = [], [], []
+    items = frames
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(frames, desc="handcrafted features", unit="case", leave=False)
+    for case_id, image, mask in items:
+        rows.append(ultrasound.handcrafted_features(image, mask, radiomics=radiomics, params=params))
+        img2, msk2, _ = ultrasound.frame_arrays(image, mask)
+        crops.append(deep.crop_to_roi(img2, msk2))
+        ids.append(case_id)
+    hand = pd.DataFrame(rows, index=pd.Index(ids, name="case_id"))
+    dl = pd.DataFrame(ext.extract_crops(crops, progress=progress).astype(float), columns=deep.feature_names(), index=hand.index)
+    return pd.concat([hand, dl], axis=1)
 
 
 # --------------------------------------------------------------------------- extract CLI
@@ -216,6 +250,7 @@ def extraction_settings(
         "us_device": device,
         "us_input_size": input_size or deep.INPUT_SIZE,
         "us_params": str(params_path),
+        "us_params_sha256": deep.file_sha256(params_path) if params_path.is_file() else None,
         "us_radiomics": bool(radiomics),
         "torch_threads": threads,
     }
@@ -330,3 +365,246 @@ def load_crops(manifest: str | Path, label: str = "label", positive: str | int =
     if not crops:
         raise InputError(f"manifest {manifest}: no labelled case could be loaded (label column '{label}')")
     return crops, np.asarray(labels), ids
+
+
+# --------------------------------------------------------------------------- ICC robustness
+def robust_features(
+    frames: Sequence[tuple[str, Any, Any]],
+    extractor=None,
+    threshold: float = 0.8,
+    kind: str = "icc3_1",
+    shifts: bool = True,
+    radiomics: bool = True,
+    params: str | Path | None = None,
+):
+    """The study's ICC > 0.8 filter, automated: every lesion outline is perturbed (one pixel eroded,
+    dilated and shifted in-plane — the differences between two readers' outlines), all features are
+    re-extracted for each perturbation, and ICC per feature is computed across perturbations.
+
+    ``frames``: ``(case_id, image, mask)`` with SimpleITK single-slice images (≥ 2; the study used
+    60 patients). Returns :class:`alnpredictor.features.robustness.RobustnessResult`; pass its
+    ``keep`` to :func:`train_us_model` as ``icc_keep``."""
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from alnpredictor.features.robustness import RobustnessResult, geometric_perturbations
+    from alnpredictor.stats.icc import icc_from_raters, keep_features
+
+    if len(frames) < 2:
+        raise InputError("the ICC filter needs at least 2 lesions (it compares between-lesion variance)")
+    ext = extractor if extractor is not None else get_extractor()
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    failures: dict[str, dict[str, str]] = {}
+    for case_id, image, mask in frames:
+        roi = sitk.GetArrayFromImage(mask) > 0
+        for name, arr in geometric_perturbations(roi, shifts=shifts).items():
+            pert = sitk.GetImageFromArray(arr.astype(np.uint8))
+            pert.CopyInformation(mask)
+            try:
+                rows.setdefault(name, {})[case_id] = case_features(image, pert, ext, radiomics=radiomics, params=params)
+            except InputError as exc:  # e.g. erosion removes a tiny lesion: that case leaves this rater
+                failures.setdefault(case_id, {})[name] = str(exc)
+    ratings = {name: pd.DataFrame.from_dict(per_case, orient="index") for name, per_case in rows.items()}
+    table = icc_from_raters(ratings)
+    return RobustnessResult(table, keep_features(table, threshold, kind), threshold, kind, ratings, failures)
+
+
+# --------------------------------------------------------------------------- models
+class USModel:
+    """The trained ultrasound models: the DLR signature (LASSO logistic on deep + handcrafted
+    features) and the DLRN nomogram (signature + clinical predictors), with the deep-feature
+    provenance they were trained on (features from other weights would be meaningless)."""
+
+    SIGNATURE_BUNDLE = "dlr-signature.alnmodel"
+    NOMOGRAM_BUNDLE = "dlrn.alnmodel"
+
+    def __init__(self, signature, nomogram=None) -> None:
+        self.signature = signature
+        self.nomogram = nomogram
+
+    @property
+    def pathway(self) -> dict:
+        """Deep-feature provenance recorded at training (weights SHA-256 or untrained backbone, input size)."""
+        return dict(self.signature.spec.get("details", {}).get("us_pathway") or {})
+
+    @property
+    def final(self):
+        """The model that gives the patient's probability: the nomogram when there is one."""
+        return self.nomogram if self.nomogram is not None else self.signature
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``out_dir/dlr-signature.alnmodel`` and ``out_dir/dlrn.alnmodel`` (model bundles)."""
+        from alnpredictor.models.bundle import save_bundle
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        save_bundle(self.signature, out / self.SIGNATURE_BUNDLE)
+        if self.nomogram is not None:
+            save_bundle(self.nomogram, out / self.NOMOGRAM_BUNDLE)
+        return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> USModel:
+        """Load what :meth:`save` wrote (bundles checked for integrity by the models module)."""
+        from alnpredictor.models.bundle import load_bundle
+
+        folder = Path(folder)
+        if not (folder / cls.SIGNATURE_BUNDLE).is_dir():
+            raise InputError(f"{folder} holds no ultrasound model ({cls.SIGNATURE_BUNDLE} missing); train one first")
+        nomo = folder / cls.NOMOGRAM_BUNDLE
+        return cls(load_bundle(folder / cls.SIGNATURE_BUNDLE), load_bundle(nomo) if nomo.is_dir() else None)
+
+
+_RADIOMICS_IMAGE_TYPES = ("original", "wavelet", "log-sigma", "square", "squareroot", "logarithm", "exponential",
+                          "gradient", "lbp-2D", "lbp-3D")
+
+
+def is_radiomics_feature(name: str) -> bool:
+    """``US_{image type}_{class}_{feature}``: a PyRadiomics feature (vs. our own ``US_*`` features)."""
+    if not name.startswith("US_"):
+        return False
+    head = name[3:].split("_", 1)[0]
+    return any(head == t or head.startswith(t + "-") for t in _RADIOMICS_IMAGE_TYPES)
+
+
+def feature_columns(table) -> list[str]:
+    """The pathway's feature columns of a table: ``US_*`` and ``DL_*`` (never clinical or ids)."""
+    return [c for c in table.columns if str(c).startswith(("US_", "DL_"))]
+
+
+def train_us_model(
+    table,
+    label: str = "label",
+    clinical: Sequence[str] | None = CLINICAL,
+    positive: Any = 1,
+    icc_keep: Sequence[str] | str | Path | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    name: str = "DLRN",
+    **lasso_opts: Any,
+) -> USModel:
+    """Train the DLR signature and the DLRN on a feature table (one row per case).
+
+    ``table``: what :func:`extract_cohort` writes (``US_*``, ``DL_*``, clinical columns, label).
+    ``clinical``: the nomogram's clinical predictors (the study's four by default; ``None`` or ``[]``
+    for the signature only). ``icc_keep``: features passing the ICC filter (:func:`robust_features`).
+    ``provenance``: the extraction settings (``us-provenance.json``) — the deep weights' SHA-256 is
+    stored so that prediction refuses features from other weights. ``lasso_opts``: ``n_folds``,
+    ``n_lambda``, ``lambda_min_ratio``, ``lambda_rule`` of the models module."""
+    from alnpredictor.models.train import train_model
+
+    feats = feature_columns(table)
+    if not feats:
+        raise InputError("the table has no US_* or DL_* feature columns; extract features with --pathway us first")
+    sig = train_model(
+        table, label, "lasso-logistic", positive=positive, features=feats, icc_keep=icc_keep, seed=seed,
+        name=f"{name} DLR signature", **lasso_opts,
+    )
+    prov = dict(provenance or {})
+    sig.spec["details"]["us_pathway"] = {
+        "deep_backbone": prov.get("us_deep_backbone"),
+        "weights_sha256": prov.get("us_weights_sha256"),
+        "input_size": prov.get("us_input_size"),
+        "radiomics_params": Path(prov["us_params"]).name if prov.get("us_params") else None,
+        "radiomics_params_sha256": prov.get("us_params_sha256"),
+        "n_deep_selected": sum(f.startswith("DL_") for f in sig.features),
+        "n_handcrafted_selected": sum(f.startswith("US_") for f in sig.features),
+    }
+    nomo = None
+    if clinical:
+        missing = [c for c in clinical if c not in table.columns]
+        if missing:
+            raise InputError(f"clinical column(s) {missing} not in the table; give them or train with clinical=[]")
+        nomo = train_model(
+            table, label, "nomogram", clinical=list(clinical), positive=positive, signature=sig,
+            signature_name=SIGNATURE, seed=seed, name=name,
+        )
+        nomo.spec["details"]["us_pathway"] = sig.spec["details"]["us_pathway"]
+    return USModel(sig, nomo)
+
+
+def validate_us_model(model: USModel, table, label: str = "label", positive: Any = 1, **kw: Any) -> dict:
+    """Validation statistics (AUC with DeLong CI, metrics at the training cut-off, calibration,
+    warnings) of the signature and the nomogram on a labelled cohort: ``{"signature": …, "nomogram": …}``."""
+    from alnpredictor.models.validation import validate
+
+    out = {"signature": validate(model.signature, table, label, positive, **kw)}
+    if model.nomogram is not None:
+        out["nomogram"] = validate(model.nomogram, table, label, positive, **kw)
+    return out
+
+
+def check_deep_weights(model: USModel, extractor) -> None:
+    """Refuse to predict with deep features from other weights than the model was trained on."""
+    from alnpredictor.errors import ModelBundleError
+
+    trained = model.pathway
+    if not trained or not any(f.startswith("DL_") for f in model.signature.features):
+        return
+    want, have = trained.get("weights_sha256"), extractor.provenance.get("weights_sha256")
+    if want != have:
+        what = trained.get("deep_backbone") or "unknown weights"
+        raise ModelBundleError(
+            f"the model was trained on deep features from {what} (SHA-256 {str(want)[:12]}…), but the extractor "
+            f"uses {extractor.provenance.get('weights')} (SHA-256 {str(have)[:12]}…); pass the same --weights file"
+        )
+    if trained.get("input_size") and int(trained["input_size"]) != extractor.input_size:
+        raise ModelBundleError(
+            f"the model was trained on {trained['input_size']}-pixel network inputs, the extractor uses {extractor.input_size}"
+        )
+
+
+def predict_case(
+    model: USModel | str | Path,
+    image: str | Path | Any,
+    mask: str | Path | Any | None = None,
+    seeds_ras: Sequence[Sequence[float]] | None = None,
+    clinical: Mapping[str, Any] | None = None,
+    weights: str | Path | None = None,
+    background_ras: Sequence[Sequence[float]] | None = None,
+    device: str = "auto",
+    params: str | Path | None = None,
+) -> dict:
+    """One patient: frame (+ mask or seed click) + clinical values → probability, class at the
+    cut-off, nomogram points per predictor and total points.
+
+    ``image``/``mask`` are paths or SimpleITK images (single slice). The result also holds the
+    signature's own probability (``signature``), the mask source and the deep-feature provenance."""
+    import SimpleITK as sitk
+
+    model = model if isinstance(model, USModel) else USModel.load(model)
+    if isinstance(image, sitk.Image):
+        img = image
+        if mask is None:
+            from alnpredictor.imaging.segment import segment
+
+            msk, source = segment(img, seeds_ras, background_ras, structure="tumor"), "grow-cut"
+        else:
+            msk, source = mask, "given"
+    else:
+        img, msk, source = load_case(image, mask if not isinstance(mask, sitk.Image) else None, seeds_ras, background_ras)
+    from alnpredictor.features.ultrasound import radiomics_params_path
+
+    trained = model.pathway
+    ext = get_extractor(weights, device, 1, trained.get("input_size"), None)
+    check_deep_weights(model, ext)
+
+    uses_radiomics = any(is_radiomics_feature(f) for f in model.signature.features)
+    params_path = Path(params) if params else (radiomics_params_path().with_name(trained["radiomics_params"])
+                                               if trained.get("radiomics_params") else None)
+    if uses_radiomics and trained.get("radiomics_params_sha256") and params_path is not None:
+        from alnpredictor.features.deep import file_sha256
+
+        if not params_path.is_file() or file_sha256(params_path) != trained["radiomics_params_sha256"]:
+            raise InputError(
+                f"the model's PyRadiomics features were computed with {trained['radiomics_params']} "
+                f"(SHA-256 {trained['radiomics_params_sha256'][:12]}…); give that parameter file (params=...)"
+            )
+    feats = case_features(img, msk, ext, radiomics=uses_radiomics, params=params_path)
+    row = {f: feats[f] for f in model.signature.features}
+    row.update(dict(clinical or {}))
+    result = model.final.predict_case(row)
+    result["signature"] = model.signature.predict_case({f: feats[f] for f in model.signature.features})
+    result["mask_source"] = source
+    result["deep"] = deep_provenance(ext)
+    return result

@@ -46,6 +46,8 @@ from scipy import ndimage
 #: frame size (rows = depth, columns = lateral) and square pixel size
 FRAME = (224, 288)
 SPACING_MM = 0.12
+#: slope of the latent risk in the label model
+LABEL_SLOPE = 1.6
 DYNAMIC_RANGE_DB = 45.0
 
 
@@ -127,7 +129,7 @@ def draw_traits(rng: np.random.Generator, z: float) -> dict:
         "margin_sigma": 0.6 + 3.0 * t(),
         "heterogeneity": 0.1 + 0.6 * t(),
         "posterior": 0.35 - 0.8 * t(),
-        "lesion_echo": float(rng.uniform(0.12, 0.22)),
+        "lesion_echo": float(rng.uniform(0.03, 0.07)),
     }
 
 
@@ -192,15 +194,21 @@ def pixel_to_ras(row: float, col: float, spacing: tuple[float, float]) -> tuple[
 
 
 def generate_cohort(
-    n: int = 120, seed: int = 0, prevalence: float = 0.35, shape=FRAME, spacing_mm: float = SPACING_MM
+    n: int = 120,
+    seed: int = 0,
+    prevalence: float = 0.35,
+    shape=FRAME,
+    spacing_mm: float = SPACING_MM,
+    label_slope: float = LABEL_SLOPE,
 ) -> list[SyntheticUSCase]:
-    """``n`` synthetic cases from one seed (see the module docstring for the label model)."""
+    """``n`` synthetic cases from one seed (see the module docstring for the label model;
+    ``label_slope`` is the 1.6 of y ~ Bernoulli(sigmoid(1.6·z + β)): larger, less label noise)."""
     rng = np.random.default_rng(seed)
-    beta = _intercept_for(prevalence)
+    beta = _intercept_for(prevalence, label_slope)
     cases = []
     for i in range(n):
         z = float(rng.standard_normal())
-        y = int(rng.random() < _sigmoid(1.6 * z + beta))
+        y = int(rng.random() < _sigmoid(label_slope * z + beta))
         traits = draw_traits(rng, z)
         image, mask, (cr, cc) = render_case(rng, traits, shape)
         spacing = (spacing_mm, spacing_mm)
