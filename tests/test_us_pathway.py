@@ -80,16 +80,26 @@ def test_bad_inputs(tmp_path, few_cases):
 
 def test_extract_cli_short_manifest_columns(tmp_path, few_cases):
     """`alnpredictor extract --pathway us` through the cohort runner, manifest with the short names
-    (image, seed_ras) and a label column named as in the study."""
+    (image, seed_ras); a corrupt image fails its case only (recorded, exit code 1)."""
+    from alnpredictor.cli import main
+
     write_cohort(few_cases, tmp_path / "c", masks=False)
     m = pd.read_csv(tmp_path / "c" / "manifest.csv").rename(
-        columns={"image_US": "image", "seeds_tumor": "seed_ras", "label": "label"}).drop(columns=["pathway"])
-    m.to_csv(tmp_path / "c" / "short.csv", index=False)
-    args = type("Args", (), dict(manifest=str(tmp_path / "c" / "short.csv"), out=str(tmp_path / "f.csv"), workers=1,
-                                  no_radiomics=True, quiet=True))()
-    assert us.run_extract(args) == 0
-    df = pd.read_csv(tmp_path / "f.csv")
-    assert len(df) == 4 and {"DL_0", "DL_2047", "US_LBP_0", "age", "birads", "label"} <= set(df.columns)
+        columns={"image_US": "image", "seeds_tumor": "seed_ras"}).drop(columns=["pathway"])
+    (tmp_path / "c" / "images" / "broken.nrrd").write_bytes(b"NRRD0004\nnot really\n")
+    broken = m.iloc[[0]].assign(case_id="BROKEN", image="images/broken.nrrd")
+    pd.concat([m, broken]).to_csv(tmp_path / "c" / "short.csv", index=False)
+    out = tmp_path / "f.csv"
+    rc = main(["extract", "--pathway", "us", "--manifest", str(tmp_path / "c" / "short.csv"), "--out", str(out),
+               "--workers", "1", "--params", "us-liu2024"])
+    assert rc == 1
+    df = pd.read_csv(out)
+    assert list(df.case_id) == [c.case_id for c in few_cases]
+    assert {"DL_0", "DL_2047", "US_LBP_0", "US_original_glcm_Contrast", "age", "birads", "label"} <= set(df.columns)
+    failures = pd.read_csv(tmp_path / "f.failures.csv")
+    assert list(failures.case_id) == ["BROKEN"] and "broken.nrrd" in failures.error[0]
+    prov = json.loads((tmp_path / "f.provenance.json").read_text())
+    assert prov["us_deep_backbone"] == deep.UNTRAINED and prov["us_params"].endswith("us-liu2024.yaml")
     run = json.loads((tmp_path / "f.run" / "run.json").read_text())
     assert run["settings"]["us_deep_backbone"] == deep.UNTRAINED
 

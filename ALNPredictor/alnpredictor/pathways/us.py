@@ -241,7 +241,9 @@ def extraction_settings(
 
     if weights is not None and not Path(weights).is_file():
         raise InputError(f"weights file not found: {weights}")
-    params_path = Path(params) if params else ultrasound.radiomics_params_path()
+    from alnpredictor.features.params import resolve_params_path
+
+    params_path = resolve_params_path(params) if params else ultrasound.radiomics_params_path()
     threads = torch_threads or max(1, deep.default_num_threads() // max(1, workers))
     return {
         "us_weights": str(Path(weights).resolve()) if weights else None,
@@ -297,44 +299,59 @@ def extract_cohort(
 def run_extract(args) -> int:
     """``alnpredictor extract --pathway us``: features of a manifest of frames + masks or seeds.
 
-    ``args``: ``manifest``, ``out`` (a folder, or a ``.csv`` path: the run folder is then
-    ``<name>.run/`` beside it and the features are copied to the path), ``workers``, and optionally
-    ``weights``, ``device``, ``input_size``, ``us_params``, ``no_radiomics``, ``dask``,
-    ``no_resume``/``resume``, ``retry_failed``, ``torch_threads``."""
+    ``args``: ``manifest``, ``out`` (a ``FEATURES.csv`` path: the run folder — shards, failures,
+    ``run.json`` — is ``<stem>.run/`` beside it; or a folder), ``workers``, and optionally
+    ``weights``, ``device``, ``input_size``, ``us_params`` (or ``params``: a shipped name such as
+    ``us-liu2024`` or a path), ``no_radiomics``, ``torch_threads``, ``dask``, ``no_resume``,
+    ``retry_failed``, ``quiet``. Beside a ``.csv`` output it writes ``<stem>.provenance.json``
+    (deep weights or "untrained backbone", parameter file hash, versions) and, when cases failed,
+    ``<stem>.failures.csv``. Exit code 0 when every case succeeded, 1 otherwise."""
     import shutil
 
+    from alnpredictor import __version__
+
+    if not getattr(args, "manifest", None):
+        raise InputError("the ultrasound pathway reads a manifest (--manifest CSV): case_id, image, mask or seed_ras")
     out = Path(args.out)
-    run_dir = out.with_name(out.stem + ".run") if out.suffix.lower() == ".csv" else out
-    params = getattr(args, "us_params", None)
+    is_csv = out.suffix.lower() == ".csv"
+    run_dir = out.with_name(out.stem + ".run") if is_csv else out
     result = extract_cohort(
         args.manifest,
         run_dir,
-        workers=int(getattr(args, "workers", 1) or 1),
+        workers=int(getattr(args, "workers", None) or 1),
         dask=getattr(args, "dask", None),
-        resume=not getattr(args, "no_resume", False) and getattr(args, "resume", True) is not False,
+        resume=not getattr(args, "no_resume", False),
         retry_failed=bool(getattr(args, "retry_failed", False)),
         progress=not getattr(args, "quiet", False),
         weights=getattr(args, "weights", None),
         device=getattr(args, "device", None) or "auto",
         input_size=getattr(args, "input_size", None),
-        params=params,
+        params=getattr(args, "us_params", None) or getattr(args, "params", None),
         radiomics=not getattr(args, "no_radiomics", False),
         torch_threads=getattr(args, "torch_threads", None),
     )
-    if run_dir != out:
+    settings = json.loads((run_dir / "us-provenance.json").read_text())
+    if is_csv:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.features_csv, out)
+        provenance = {"pathway": "us", "alnpredictor": __version__, "manifest": str(args.manifest),
+                      "run_dir": str(run_dir), "done": result.done, "failed": result.failed, **settings}
+        out.with_name(out.stem + ".provenance.json").write_text(json.dumps(provenance, indent=2))
+        failures = out.with_name(out.stem + ".failures.csv")
+        if result.failed:
+            shutil.copyfile(result.failures_csv, failures)
+        elif failures.exists():
+            failures.unlink()
     summary = {
         "pathway": "us",
-        "features_csv": str(out if run_dir != out else result.features_csv),
-        "failures_csv": str(result.failures_csv),
+        "features_csv": str(out if is_csv else result.features_csv),
         "done": result.done,
         "failed": result.failed,
         "seconds": result.seconds,
-        "deep_backbone": json.loads((run_dir / "us-provenance.json").read_text())["us_deep_backbone"],
+        "deep_backbone": settings["us_deep_backbone"],
     }
     print(json.dumps(summary))
-    return 0 if result.done else 1
+    return 0 if result.failed == 0 else 1
 
 
 # --------------------------------------------------------------------------- crops for fine-tuning
