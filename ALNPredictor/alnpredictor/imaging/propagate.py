@@ -109,7 +109,7 @@ def propagate_masks(
     margin_mm: float = 20.0,
     iterations: int = 200,
     max_samples: int = 100_000,
-    histogram_bins: int = 32,
+    histogram_bins: int | None = None,
     seed: int = 20210521,
     mask_method: str = "partial_volume",
 ) -> PropagationResult:
@@ -127,7 +127,9 @@ def propagate_masks(
     :param iterations: optimiser iterations per resolution level.
     :param max_samples: the metric uses every voxel of the region up to this many, a random
         (seeded) subset beyond — small regions need all their voxels for a stable estimate.
-    :param histogram_bins: Mattes mutual-information bins.
+    :param histogram_bins: Mattes mutual-information bins (default: ``sqrt(samples / 64)``
+        within 12..48, so that the joint histogram has about 64 samples per cell — too many bins
+        for a small region make the metric noisy and the optimiser wander).
     :param seed: sampling seed (results are reproducible).
     :param mask_method: ``"partial_volume"`` or ``"nearest"`` (see :func:`resample_mask`).
     """
@@ -273,6 +275,9 @@ def _register(reference, moving, union, centre, *, margin_mm, iterations, max_sa
     levels = [f for f in (4, 2, 1) if f == 1 or np.sort(size)[1] // f >= 16]
     tx = sitk.Euler3DTransform()
     tx.SetCenter([float(v) for v in centre])
+    n_samples = min(n_region, max_samples)
+    if bins is None:
+        bins = int(np.clip(round(np.sqrt(n_samples / 64.0)), 12, 48))
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=int(bins))
     if n_region > max_samples:

@@ -504,11 +504,15 @@ def segment_structures(
     structure_labels = (result > 0) & (result <= len(names))
     for k, name in enumerate(names, start=1):
         local_seeds = np.floor(seed_idx[name] + 0.5).astype(int) - box_lo
-        mask = _postprocess(result == k, local_seeds, grid.spacing, fill_holes=fill_holes, smoothing_mm=smoothing_mm)
+        raw = result == k
+        if allowed is not None:  # automatic mode: stay within the estimated extent (+ gap)
+            raw &= allowed[name]
+        mask = _postprocess(raw, local_seeds, grid.spacing, fill_holes=fill_holes, smoothing_mm=smoothing_mm)
         # Post-processing may add background voxels, never another structure's voxels.
         mask &= ~(structure_labels & (result != k)) & ~claimed
-        if allowed is not None:  # automatic mode: stay within the estimated extent (+ gap)
+        if allowed is not None:
             mask &= allowed[name]
+        mask = _seed_components(mask, local_seeds)
         claimed |= mask
         fraction = float(mask.mean())
         if bg_given and fraction > max_fraction:
@@ -674,7 +678,8 @@ class _AutoBackground:
         # Representative background points (display, reuse): the ray ends just beyond each edge.
         points = []
         for e in all_est:
-            p = grid.to_lps(e.seed_index) + e.directions * (e.edge_mm + e.gap_mm + 0.5)[:, None]
+            p = grid.to_lps(e.seed_index) + e.directions * (e.edge_mm + e.gap_mm + _voxel_length_along(
+                grid, e.directions))[:, None]
             pidx = grid.to_index(p)
             ok = np.all((pidx >= -0.5) & (pidx <= grid.size - 0.5), axis=1)
             for o in all_est:
@@ -700,18 +705,11 @@ def _star_distance(est: _Estimate, grid: _Grid, points_xyz: np.ndarray) -> tuple
 def _postprocess(raw: np.ndarray, seeds_xyz: np.ndarray, spacing_xyz: np.ndarray, *, fill_holes: bool,
                  smoothing_mm: float) -> np.ndarray:
     """Seed-connected components, hole filling, optional Gaussian smoothing (boolean array)."""
-    full = np.ones((3, 3, 3), bool)
     inside = np.all((seeds_xyz >= 0) & (seeds_xyz < np.array(raw.shape[::-1])), axis=1)
     seeds = seeds_xyz[inside]
-
-    def seed_components(m: np.ndarray) -> np.ndarray:
-        lab, _ = ndimage.label(m, structure=full)
-        ids = {int(lab[z, y, x]) for x, y, z in seeds} - {0}
-        return np.isin(lab, list(ids)) if ids else np.zeros_like(m)
-
     if not np.any(raw):
         return raw
-    mask = seed_components(raw)
+    mask = _seed_components(raw, seeds)
     if fill_holes and np.any(mask):
         if min(mask.shape) > 1:
             mask = ndimage.binary_fill_holes(mask)
@@ -728,5 +726,13 @@ def _postprocess(raw: np.ndarray, seeds_xyz: np.ndarray, spacing_xyz: np.ndarray
         sigma_vox = [0.0 if n == 1 else smoothing_mm / s for n, s in zip(mask.shape, spacing_zyx)]
         grown = ndimage.gaussian_filter(mask.astype(np.float32), sigma_vox) >= 0.5
         grown[seeds[:, 2], seeds[:, 1], seeds[:, 0]] = True
-        mask = seed_components(grown)
+        mask = _seed_components(grown, seeds)
     return mask
+
+
+def _seed_components(mask: np.ndarray, seeds_xyz: np.ndarray) -> np.ndarray:
+    """The 26-connected components of ``mask`` that contain a seed voxel (x, y, z)."""
+    inside = np.all((seeds_xyz >= 0) & (seeds_xyz < np.array(mask.shape[::-1])), axis=1)
+    lab, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    ids = {int(lab[z, y, x]) for x, y, z in seeds_xyz[inside]} - {0}
+    return np.isin(lab, list(ids)) if ids else np.zeros_like(mask, dtype=bool)
