@@ -595,6 +595,9 @@ def predict_case(
         if mask is None:
             from alnpredictor.imaging.segment import segment
 
+            if not seeds_ras:
+                raise InputError("give the lesion mask or at least one seed point (R,A,S mm) inside the lesion")
+
             msk, source = segment(img, seeds_ras, background_ras, structure="tumor"), "grow-cut"
         else:
             msk, source = mask, "given"
