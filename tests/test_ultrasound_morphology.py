@@ -136,3 +136,34 @@ def test_bad_masks():
         morphology_features(np.pad(np.ones((2, 2), bool), 3))
     with pytest.raises(MaskError, match="2-D"):
         morphology_features(np.ones((2, 5, 5), bool))
+
+
+def _exact_ellipse_nrl(a, b, n=20000):
+    """NRL statistics of the exact ellipse boundary sampled uniformly in arc length (reference)."""
+    t = np.linspace(0, 2 * np.pi, 200001)
+    x, y = a * np.cos(t), b * np.sin(t)
+    s = np.concatenate([[0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+    u = np.interp(np.linspace(0, s[-1], n, endpoint=False), s, t)
+    d = np.hypot(a * np.cos(u), b * np.sin(u))
+    nrl = d / d.max()
+    hist = np.histogram(nrl, bins=100, range=(0, 1))[0] / n
+    hist = hist[hist > 0]
+    return {
+        "nrl_mean": nrl.mean(),
+        "nrl_sd": nrl.std(),
+        "nrl_area_ratio": np.clip(nrl - nrl.mean(), 0, None).sum() / (n * nrl.mean()),
+        "nrl_entropy": -(hist * np.log2(hist)).sum(),
+    }
+
+
+@pytest.mark.parametrize("angle", [0.0, 45.0])
+def test_ellipse_normalised_radial_length_statistics(angle):
+    f = morphology_features(ellipse_mask(60.0, 30.0, angle))
+    ref = _exact_ellipse_nrl(60.0, 30.0)
+    assert f["nrl_mean"] == pytest.approx(ref["nrl_mean"], abs=0.01)
+    assert f["nrl_sd"] == pytest.approx(ref["nrl_sd"], abs=0.01)
+    assert f["nrl_area_ratio"] == pytest.approx(ref["nrl_area_ratio"], abs=0.01)
+    assert f["nrl_entropy"] == pytest.approx(ref["nrl_entropy"], abs=0.15)  # 512 samples vs 20000
+    # a circle's radial length is constant: no spread, no area above the mean, ~one histogram bin
+    c = morphology_features(circle_mask(40))
+    assert c["nrl_area_ratio"] < 0.005 and c["nrl_entropy"] < 1.5
