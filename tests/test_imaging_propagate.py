@@ -192,3 +192,14 @@ def test_cli_propagate(breast1, t2_cases, tmp_path, capsys):
     assert masks["tumor"].GetSize() == t2.GetSize()
     expected = resample_mask(label, t2)
     assert np.array_equal(sitk.GetArrayViewFromImage(masks["tumor"]), sitk.GetArrayViewFromImage(expected))
+
+
+def test_single_slice_images_are_resampled_without_registration():
+    rng = np.random.default_rng(0)
+    image = sitk.GetImageFromArray(rng.random((1, 100, 120)).astype(np.float32))
+    arr = np.zeros((1, 100, 120), np.uint8)
+    arr[0, 40:60, 50:70] = 1
+    mask = sitk.GetImageFromArray(arr)
+    result = propagate_masks(image, image, {"tumor": mask})
+    assert not result.registered and any("fewer than 4 slices" in w for w in result.warnings)
+    assert np.array_equal(sitk.GetArrayFromImage(result.masks["tumor"]), arr)

@@ -159,6 +159,9 @@ def propagate_masks(
     transform, metric, converged, iters, stop = identity, None, True, 0, "not registered"
     registered = rejected = False
     rejected_transform = identity
+    if register and (min(moving.GetSize()) < 4 or min(reference.GetSize()) < 4):
+        warnings.append("an image has fewer than 4 slices (2-D ultrasound?): masks resampled without registration")
+        register = False
     if register:
         try:
             transform, metric, converged, iters, stop = _register(

@@ -5,28 +5,38 @@ and headless runs agree. What this module adds is what makes one click enough:
 
 **Automatic background** (when the user gives no background points). For every seed:
 
-1. the seed's intensity ``s`` is the median of a lightly smoothed image in a small ball
-   around the click (robust to noise and to a click on a single dark/bright voxel);
-2. rays are cast from the seed in all directions (in-plane only for a 2-D image) and sampled
-   on the smoothed image;
-3. the *local background* ``b`` is the median intensity in a band just outside a first edge
-   estimate (first estimate: the median of the whole search ball, since a lesion is a
-   minority of a ball several times its radius) — re-estimated once from the refined edge;
-4. the edge on each ray is where the profile first crosses the half-maximum level
-   ``(s + b) / 2``. This is the full-width-at-half-maximum rule: a step edge blurred by the
-   scanner's symmetric point-spread function passes through the mid level exactly at the true
+1. the seed's level ``s`` is the median of a lightly smoothed image (one in-plane voxel)
+   within one voxel of the click;
+2. rays are cast from the seed in all directions (256 in 3-D, 96 in the plane of a 2-D image)
+   and sampled on the smoothed image up to ``max_radius_mm``;
+3. the edge on each ray is at the half-maximum level ``(s + b) / 2`` between the seed and the
+   *local background* ``b``. This is the full-width-at-half-maximum rule: a step edge blurred
+   by the scanner's symmetric point-spread function passes through the mid level at the true
    boundary, whatever the contrast, polarity (bright MRI lesion, dark ultrasound lesion) or
-   blur. No threshold is tuned to a data set;
-5. rays that never cross (the lesion continues into a vessel or duct of the same brightness)
-   or cross much later than the others are limited to ``max_elongation`` times the median
-   edge distance: beyond that, continuing brightness is treated as an attached structure,
-   as a reader would;
-6. background is every voxel beyond ``edge + gap`` on its ray — a closed shell around the
-   estimated object, so grow-cut cannot leak between sparse seed points. ``gap`` is 1.5 voxel
-   lengths along the ray (partial-volume voxels at the edge stay undecided and grow-cut
-   places the boundary on the strongest intensity step in that band) and at least
-   ``min_gap_mm``. Voxels inside any structure's estimate are never background, so one
-   structure's background cannot cover another structure.
+   blur. Edges use hysteresis: a ray ends at clear background (a quarter of the way from
+   ``b`` to ``s``), and the edge is the first half-maximum crossing after the last voxel that
+   is certainly structure (three quarters of the way) — dips inside the lesion that come back
+   are not its edge, a layer of intermediate tissue outside it is not part of it;
+4. ``b`` is a fixed point: the median level in a narrow band just outside the edges it
+   implies (the tissue touching the structure). It is iterated from levels spread over the
+   search ball and, among the solutions that pass the checks below, the one standing out most
+   clearly from its band (contrast over the band's spread) is kept;
+5. a ray's edge is limited to ``max_elongation`` times the median edge distance, and to 1.5×
+   the median of the rays within 25° of it: thin attachments (vessels, ducts, ligaments) fill
+   a small solid angle seen from the seed, the lesion's own outline changes slowly with
+   direction;
+6. seeds then cover what is certain, as a user paints strokes: background on every voxel
+   beyond ``edge + gap`` that is closer to ``b`` than to the half-maximum level (a closed
+   shell, so grow-cut cannot leak between sparse points, and no background seeds on
+   partial-volume voxels or attached vessels), and the structure's core — closer to ``s``
+   than to the half-maximum level, reachable from the click without crossing clear
+   background. ``gap`` is 1.5 voxel lengths along the ray, at least ``min_gap_mm``. Grow-cut's
+   cost is the summed intensity change along a path, so it places the boundary in the band
+   left between the seeded levels. Voxels inside any structure's estimate are never
+   background, and a structure stays within its estimate plus the gap.
+
+No threshold is tuned to a data set: the levels are fractions of the seed-to-background
+contrast measured on the image itself.
 
 **One grow-cut for all structures.** Every structure gets its own label in a single run, so
 each voxel belongs to exactly one structure: one segment never overwrites another.
@@ -37,9 +47,12 @@ holes, optionally smooth (Gaussian of ``smoothing_mm`` on the mask). Post-proces
 add voxels grow-cut gave to background, never voxels of another structure.
 
 **Checks**, each with a named error that says what to do: a seed outside the image
-(:class:`SeedOutsideImageError`), a seed without contrast to its surroundings or a result
-that fills the searched region (:class:`SegmentationLeakError`), an image that is not a 2-D
-or 3-D scalar image (:class:`~alnpredictor.imaging.io.ImageDimensionError`).
+(:class:`SeedOutsideImageError`); a seed that is not on a distinct structure — contrast to its
+surroundings below 3× the noise or below 15 % of the surroundings' level, or background
+reached in fewer than 80 % of directions (it would grow into the whole image) — or, with
+user-given background, a result filling more than half the region searched
+(:class:`SegmentationLeakError`); an image that is not a 2-D or 3-D scalar image
+(:class:`~alnpredictor.imaging.io.ImageDimensionError`).
 """
 
 from __future__ import annotations
