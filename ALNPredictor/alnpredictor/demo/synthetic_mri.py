@@ -38,9 +38,9 @@ from alnpredictor.imaging.coords import ras_lps
 #: Per-sequence geometry: size (x, y, z) and spacing in mm. Reduced field of view around the
 #: breast and axilla (keeps the demo fast); spacings as in the MRI study's protocols.
 SEQUENCE_GEOMETRY = {
-    "T1C": ((176, 144, 48), (0.8, 0.8, 1.5)),
-    "T2": ((160, 128, 24), (0.9, 0.9, 3.0)),
-    "ADC": ((88, 72, 18), (1.6, 1.6, 4.0)),
+    "T1C": ((128, 112, 40), (0.8, 0.8, 1.5)),
+    "T2": ((120, 96, 20), (0.9, 0.9, 3.0)),
+    "ADC": ((64, 56, 14), (1.6, 1.6, 4.0)),
 }
 
 #: Site effects: per-sequence gain, noise sd (fraction of tissue signal), bias-field strength,
@@ -53,7 +53,7 @@ SITES = {
 
 # Tissue signal per sequence (arbitrary units, ADC in 1e-6 mm²/s): fat, fibroglandular, tumor, node.
 _TISSUE = {
-    "T1C": {"fat": 420.0, "gland": 260.0, "tumor": 820.0, "node": 560.0, "air": 8.0},
+    "T1C": {"fat": 110.0, "gland": 260.0, "tumor": 820.0, "node": 560.0, "air": 8.0},  # fat-suppressed DCE
     "T2": {"fat": 700.0, "gland": 380.0, "tumor": 450.0, "node": 520.0, "air": 8.0},
     "ADC": {"fat": 300.0, "gland": 1900.0, "tumor": 1150.0, "node": 1000.0, "air": 0.0},
 }
@@ -125,7 +125,7 @@ class _Phantom:
         self.nodes = []
         for i in range(n_nodes):
             short = float(np.clip(3.0 + 1.6 * z + rng.normal(0, 0.9), 2.2, 6.5))  # semi-axis, mm
-            roundness = float(np.clip(0.45 + 0.2 * z + rng.normal(0, 0.08), 0.3, 1.0))
+            roundness = float(np.clip(0.55 + 0.15 * z + rng.normal(0, 0.08), 0.45, 1.0))
             long_ = short / roundness
             c = axilla + np.array([rng.normal(0, 5), i * 16.0 - 12 + rng.normal(0, 2), rng.normal(0, 6)])
             self.nodes.append((c, np.array([long_, short, short * 1.05]), rng.uniform(0, np.pi)))
@@ -172,7 +172,7 @@ class _Phantom:
         rel = (pts - self.origin) / self.extent
         bias = 1 + site["bias"] * (rel[..., 0] - 0.5) + 0.5 * site["bias"] * (rel[..., 2] - 0.5) ** 2
         img = img * bias * site["gain"][seq]
-        sd = site["noise"] * t["fat" if seq != "ADC" else "gland"]
+        sd = site["noise"] * t["gland"]
         img = np.abs(img + rng.normal(0, sd, img.shape) + 1j * rng.normal(0, sd, img.shape))
         return img.astype(np.float32)
 

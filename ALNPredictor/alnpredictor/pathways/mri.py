@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import SimpleITK as sitk
@@ -81,6 +82,7 @@ def run_mri_case(
     params: Any = "mri-yu2021",
     register: bool = True,
     n4: bool = True,
+    n4_iterations: Sequence[int] | None = None,
     cache_dir: str | None = None,
     workers: int | None = 1,
     smoothing_mm: float = 0.0,
@@ -90,6 +92,7 @@ def run_mri_case(
 
     Structures with a mask in ``ref_masks`` (on T1C) are used as given; the others are grown from
     ``seeds_ras``. ``explicit_masks[(ROI, SEQ)]`` replaces propagation for that pair.
+    ``n4_iterations`` overrides the N4 fitting schedule (default: ``imaging.preprocess.N4Settings``).
     """
     from alnpredictor.features.radiomics import extract_case
 
@@ -114,7 +117,12 @@ def run_mri_case(
     quality["registration"] = reg_quality
     for key, mask in propagated.items():
         masks[key] = explicit.get(key, mask)
-    feats = extract_case(images, masks, params, workers=workers, n4=n4, n4_cache_dir=cache_dir,
+    n4_step: Any = n4
+    if n4 and n4_iterations:
+        from alnpredictor.imaging.preprocess import N4Settings, n4_correct
+
+        n4_step = partial(n4_correct, cache_dir=cache_dir, settings=N4Settings(iterations=tuple(n4_iterations)))
+    feats = extract_case(images, masks, params, workers=workers, n4=n4_step, n4_cache_dir=cache_dir,
                          on_roi_error=on_roi_error)
     return MRICaseResult(feats.features, masks, quality, feats.provenance, feats.errors)
 
@@ -143,6 +151,7 @@ def process_case(case: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[s
         params=settings.get("params", "mri-yu2021"),
         register=bool(settings.get("register", True)),
         n4=bool(settings.get("n4", True)),
+        n4_iterations=settings.get("n4_iterations"),
         cache_dir=settings.get("cache_dir"),
         workers=int(settings.get("extract_workers", 1)),
         smoothing_mm=float(settings.get("smoothing_mm", 0.0)),
