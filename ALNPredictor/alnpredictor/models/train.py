@@ -47,7 +47,7 @@ _RECIPE_OPTS = {
     "mri-yu2021": {"C", "gamma", "calibration_folds", "alpha", "k", "n_trees", "group_separator"},
     "lasso-logistic": {"n_folds", "n_lambda", "lambda_min_ratio", "lambda_rule"},
     "nomogram": {"signature", "signature_column", "signature_name", "n_folds", "n_lambda",
-                 "lambda_min_ratio", "lambda_rule"},
+                 "lambda_min_ratio", "lambda_rule", "cross_fit"},
     "linear-signature": {"signature"},
 }
 
@@ -155,6 +155,36 @@ def _resolve_signature(sig: Any) -> FittedModel:
     return model
 
 
+def _cross_fitted_signature(table: pd.DataFrame, label: str, positive: Any, features: Sequence[str], seed: int,
+                            lasso_opts: dict[str, Any], n_splits: int = 5) -> np.ndarray:
+    """Out-of-fold LASSO signature scores (log-odds) of every training case.
+
+    Each fold's signature is trained on the other folds (inner CV folds capped by the class sizes
+    there), then scores the held-out cases; the full-data signature is what predictions use.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = binary_labels(table, label, positive)
+    n_splits = int(min(n_splits, np.bincount(y.astype(int), minlength=2).min()))
+    if n_splits < 2:
+        raise InputError("cross-fitting the signature needs at least 2 cases of each class")
+    out = np.empty(len(table))
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train_idx, test_idx in folds.split(np.zeros(len(y)), y):
+        part = table.iloc[train_idx]
+        smallest = int(np.bincount(y[train_idx].astype(int), minlength=2).min())
+        opts = dict(lasso_opts)
+        opts["n_folds"] = max(2, min(int(opts.get("n_folds", 10)), smallest))
+        try:
+            fold_model = train_model(part, label, "lasso-logistic", positive=positive, features=list(features),
+                                     seed=seed, name="cross-fit fold", **opts)
+            out[test_idx] = fold_model.decision_function(table.iloc[test_idx])
+        except InputError:  # the fold's LASSO kept nothing: its signature is the fold's base rate
+            rate = float(np.clip(y[train_idx].mean(), 1e-3, 1 - 1e-3))
+            out[test_idx] = np.log(rate / (1 - rate))
+    return out
+
+
 def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[str] | None = None,
                 positive: Any = 1, **opts: Any) -> FittedModel:
     """Train ``recipe`` on ``df`` (one row per case) to predict ``label == positive``.
@@ -168,7 +198,8 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     lasso-logistic ``n_folds`` (10), ``n_lambda`` (100), ``lambda_min_ratio``, ``lambda_rule``
     ('min'); nomogram ``signature`` (FittedModel, bundle or coefficient CSV) or
     ``signature_column`` (a precomputed score) — without either, a LASSO signature is trained on
-    the feature columns first (pass ``features=[]`` for a clinical-only model), ``signature_name``;
+    the feature columns first (pass ``features=[]`` for a clinical-only model) and, with ``cross_fit``
+    (True), its coefficient is fitted on out-of-fold signature scores; ``signature_name``;
     linear-signature ``signature`` (coefficient CSV or FittedModel, fixed coefficients).
     """
     if recipe not in RECIPES:
@@ -278,14 +309,22 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     else:  # nomogram
         sig_name = opts.get("signature_name")
         sig_values = None
+        cross_fit_values = None
         if sig_model is None and not sig_column and features:
             log.info("nomogram: training a LASSO signature on %d feature columns first", len(features))
             lasso_opts = {k: opts[k] for k in ("n_folds", "n_lambda", "lambda_min_ratio", "lambda_rule") if k in opts}
+            candidates = list(features)
             sig_model = train_model(table, label, "lasso-logistic", positive=positive, features=features,
                                     seed=seed, name=f"{opts.get('name', 'nomogram')} signature", **lasso_opts)
             details["signature_training"] = sig_model.spec["details"]
             features = list(sig_model.features)
             x_raw = numeric_block(table, features)
+            if opts.get("cross_fit", True):
+                cross_fit_values = _cross_fitted_signature(table, label, positive, candidates, seed, lasso_opts)
+                details["signature_values"] = ("out-of-fold (5-fold cross-fitting): the signature's coefficient "
+                                               "in the nomogram is estimated on scores of cases it was not "
+                                               "trained on, so in-sample overfitting of a p >> n signature "
+                                               "cannot inflate it (or separate the classes)")
         if sig_model is not None:
             sig_name = sig_name or "signature"
             sp = sig_model.spec["predictor"]
@@ -297,7 +336,7 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
             else:
                 signature.update({"kind": "sklearn", "file": "signature.skops"})
                 sig_estimator = sig_model.estimator
-            sig_values = sig_model.decision_function(table)
+            sig_values = sig_model.decision_function(table) if cross_fit_values is None else cross_fit_values
             x_design = np.hstack([sig_values[:, None], x_clin])
             design = [sig_name] + clin_cols
         elif sig_column:

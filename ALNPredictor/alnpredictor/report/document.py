@@ -115,7 +115,21 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]], depth: int = 0
         for i, v in enumerate(value):
             _flatten(f"{prefix} [{i + 1}]", v, out, depth + 1)
     else:
-        out.append((prefix, value))
+        out.append((prefix, _summarise(value)))
+
+
+def _summarise(value: Any, max_items: int = 12, max_chars: int = 600) -> Any:
+    """Keep table cells printable: long lists (e.g. thousands of feature names) are summarised."""
+    if isinstance(value, (list, tuple)) and len(value) > max_items:
+        head = ", ".join(_fmt(v) for v in value[:8])
+        value = f"{len(value)} items: {head}, …"
+    elif isinstance(value, (list, tuple)):
+        value = ", ".join(_fmt(v) for v in value)
+    elif isinstance(value, Mapping):
+        value = json.dumps(_clean(value), default=str)
+    if isinstance(value, str) and len(value) > max_chars:
+        value = value[:max_chars] + " …"
+    return value
 
 
 def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_features: int = 400) -> Path:
@@ -190,7 +204,9 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
     story.append(PageBreak())
     story.append(_para("Model card", h2))
     flat = []
-    _flatten("", report.get("model_card", {}), flat)
+    # Fitting details (CV curves, selection tables) stay in the JSON; the PDF shows the card itself.
+    card = {k: v for k, v in (report.get("model_card") or {}).items() if k != "details"}
+    _flatten("", card, flat)
     story.append(Table([[_para("Field", body), _para("Value", body)]] +
                        [[_para(k, small), _para(v, small)] for k, v in flat[:200]], style=grid,
                        colWidths=[70 * mm, 100 * mm], repeatRows=1))
