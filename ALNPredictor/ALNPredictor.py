@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import slicer
+import vtk
 
 try:  # Qt and the scripted-module framework exist only inside the Slicer application.
-    import qt  # noqa: F401
+    import qt
     from slicer.ScriptedLoadableModule import (
         ScriptedLoadableModule,
         ScriptedLoadableModuleLogic,
@@ -37,6 +38,8 @@ except ImportError:
     IN_SLICER_APP = False
 
 SEGMENT_NAMES = ("tumor", "nodes")
+#: Feature-name ROI codes of the segments (DESIGN.md: ``{ROI}{SEQ}_{name}``).
+ROI_CODES = {"tumor": "T", "nodes": "L"}
 #: Segment colours (tumor red, nodes green), as RGB in 0..1.
 SEGMENT_COLORS = {"tumor": (0.90, 0.20, 0.20), "nodes": (0.20, 0.75, 0.30)}
 
@@ -296,6 +299,7 @@ class ALNPredictorLogic(_LogicBase):
         :returns: (segmentationNode, summary dict: voxels/volume_ml per structure, seconds ...).
         """
         import SimpleITK as sitk
+
         from alnpredictor.imaging.segment import segment_structures
 
         seeds = {}
@@ -337,6 +341,7 @@ class ALNPredictorLogic(_LogicBase):
             the summary holds the transform, metric, converged flag, motion and warnings.
         """
         import SimpleITK as sitk
+
         from alnpredictor.imaging.propagate import propagate_masks
 
         if not isinstance(movingVolumeNodes, (list, tuple)):
@@ -367,6 +372,226 @@ class ALNPredictorLogic(_LogicBase):
 
         corrected = n4_correct(self.imageFromVolumeNode(volumeNode), cache_dir=cacheDir)
         return self.volumeNodeFromImage(corrected, name or f"{volumeNode.GetName()} N4")
+
+    # -- features ----------------------------------------------------------------------------------
+    def masksFromSegmentation(self, segmentationNode, volumeNode) -> dict:
+        """``{"tumor": mask, "nodes": mask}`` (SimpleITK, on the volume's grid) of the non-empty segments."""
+        masks = {}
+        segmentation = segmentationNode.GetSegmentation()
+        for segmentName in SEGMENT_NAMES:
+            if segmentation.GetSegmentIdBySegmentName(segmentName):
+                mask = self.maskImageFromSegment(segmentationNode, segmentName, volumeNode)
+                if _any(mask):
+                    masks[segmentName] = mask
+        return masks
+
+    def extractMRIFeatures(self, t1cNode, t2Node, adcNode, segmentationNode, propagatedNodes: dict | None = None,
+                           params: str = "mri-yu2021", register: bool = True, n4: bool = True,
+                           cacheDir: str | None = None, workers: int | None = 1, onRoiError: str = "raise",
+                           progress=None):
+        """The study's radiomics of one patient from the scene: ``T``/``L`` ROIs x T1C/T2/ADC.
+
+        ROIs come from ``segmentationNode`` (on contrast T1). ``propagatedNodes`` maps ``"T2"`` /
+        ``"ADC"`` to segmentation nodes already propagated (e.g. corrected by hand); missing ones
+        are propagated now (registration unless ``register=False``).
+
+        :returns: (features dict ``{ROI}{SEQ}_{name}``, quality dict, provenance dict).
+        """
+        from alnpredictor.features.radiomics import extract_case
+
+        report = _progress(progress)
+        volumes = {"T1C": t1cNode, "T2": t2Node, "ADC": adcNode}
+        missing = [seq for seq, node in volumes.items() if node is None]
+        if missing:
+            raise ValueError(f"missing sequence(s) {missing}: choose contrast T1, T2WI and ADC volumes in Study")
+        report(0.05, "reading volumes")
+        images = {seq: self.imageFromVolumeNode(node) for seq, node in volumes.items()}
+        masks = {}
+        for name, mask in self.masksFromSegmentation(segmentationNode, t1cNode).items():
+            masks[(ROI_CODES[name], "T1C")] = mask
+        if not masks:
+            raise ValueError(f"segmentation '{segmentationNode.GetName()}' has no non-empty tumor/nodes segment: "
+                             "segment first")
+        quality = {}
+        propagatedNodes = dict(propagatedNodes or {})
+        todo = [seq for seq in ("T2", "ADC") if seq not in propagatedNodes]
+        if todo:
+            report(0.15, "propagating the ROIs to " + ", ".join(todo))
+            for seq, (node, summary) in zip(todo, self.propagateSegmentation(
+                    segmentationNode, t1cNode, [volumes[s] for s in todo], register=register)):
+                propagatedNodes[seq] = node
+                quality[seq] = summary
+        for seq in ("T2", "ADC"):
+            for name, mask in self.masksFromSegmentation(propagatedNodes[seq], volumes[seq]).items():
+                masks[(ROI_CODES[name], seq)] = mask
+        report(0.35, f"N4 and {len(masks)} PyRadiomics extractions")
+        feats = extract_case(images, masks, params, workers=workers, n4=n4, n4_cache_dir=cacheDir,
+                             on_roi_error=onRoiError)
+        report(0.85, "features extracted")
+        return feats.features, {"registration": quality, "roi_errors": feats.errors}, feats.provenance
+
+    # -- models and prediction -----------------------------------------------------------------------
+    def loadModel(self, path: str):
+        """Load a model bundle (``NAME.alnmodel``); refuses tampered or unknown bundles."""
+        from alnpredictor.models import load_bundle
+
+        return load_bundle(path)
+
+    def clinicalFields(self, model) -> list:
+        """The model's clinical fields: name, type (number/integer/choice), range or values, required."""
+        return list(model.clinical_fields)
+
+    def predict(self, model, features: dict, clinical: dict | None = None) -> dict:
+        """Probability, class at the model's cut-off, points per predictor and total points.
+
+        Clinical values are checked against the model's fields first (every problem at once).
+        """
+        from alnpredictor.models.clinical import check_clinical_values
+
+        values, warnings = check_clinical_values(model.clinical_fields, clinical or {})
+        missing = [f for f in model.features if f not in features]
+        if missing:
+            raise ValueError(f"model '{model.name}' needs {len(missing)} feature(s) this study did not produce "
+                             f"(e.g. {missing[:3]}): it was trained on other features or ROIs")
+        prediction = model.predict_case({**{f: features[f] for f in model.features}, **values})
+        prediction["values"] = {name: (values.get(name) if name in values else features.get(name))
+                                for name in (prediction.get("points") or {})}
+        prediction["clinical_warnings"] = warnings
+        prediction["class"] = prediction.get("prediction")
+        return prediction
+
+    def storeResults(self, prediction: dict, modelPath: str = "", tableNode=None):
+        """Write a prediction into a table node (two columns, item/value) so the scene keeps it."""
+        import json
+
+        import vtk
+
+        if tableNode is None:
+            tableNode = self.scene.AddNewNodeByClass("vtkMRMLTableNode", "ALNPredictor results")
+        table = tableNode.GetTable()
+        table.Initialize()
+        items, values = vtk.vtkStringArray(), vtk.vtkStringArray()
+        items.SetName("item")
+        values.SetName("value")
+        rows = [("model", prediction.get("model", "")), ("model_path", modelPath),
+                ("probability", prediction.get("probability")), ("cutoff", prediction.get("cutoff")),
+                ("class", prediction.get("prediction")), ("total_points", prediction.get("total_points"))]
+        interval = prediction.get("interval") or {}
+        if interval:
+            rows += [("interval_low", interval.get("low")), ("interval_high", interval.get("high"))]
+        rows += [(f"points:{k}", v) for k, v in (prediction.get("points") or {}).items()]
+        for key, value in rows:
+            items.InsertNextValue(str(key))
+            values.InsertNextValue("" if value is None else str(value))
+        table.AddColumn(items)
+        table.AddColumn(values)
+        tableNode.SetAttribute("ALNPredictor.prediction", json.dumps(prediction, default=str))
+        tableNode.Modified()
+        return tableNode
+
+    def resultsFromTable(self, tableNode) -> dict:
+        """The prediction stored by :meth:`storeResults` (e.g. after reopening a saved scene)."""
+        import json
+
+        text = tableNode.GetAttribute("ALNPredictor.prediction")
+        if not text:
+            raise ValueError(f"table '{tableNode.GetName()}' holds no ALNPredictor results")
+        return json.loads(text)
+
+    def nomogramImage(self, model, values: dict, path: str):
+        """PNG of the model's nomogram with this patient's points marked (None for models
+        without a points scale, e.g. SVM signatures)."""
+        from alnpredictor.errors import InputError
+        from alnpredictor.report.figures import nomogram_figure, save_figure
+
+        try:
+            figure = nomogram_figure(model, values)
+        except InputError:
+            return None
+        return str(save_figure(figure, os.path.splitext(path)[0])[0])
+
+    def predictMRI(self, t1cNode, t2Node, adcNode, segmentationNode, modelPath: str, clinical: dict | None = None,
+                   progress=None, tableNode=None, **extractOptions) -> dict:
+        """What the Predict button does: extract, predict, store in a table node.
+
+        :returns: dict with ``prediction``, ``features``, ``quality``, ``model`` and ``table``.
+        """
+        report = _progress(progress)
+        from alnpredictor.models.clinical import check_clinical_values
+
+        report(0.0, "loading the model")
+        model = self.loadModel(modelPath)
+        check_clinical_values(model.clinical_fields, clinical or {})  # before minutes of extraction
+        features, quality, provenance = self.extractMRIFeatures(
+            t1cNode, t2Node, adcNode, segmentationNode, progress=progress, **extractOptions)
+        report(0.9, "predicting")
+        prediction = self.predict(model, features, clinical)
+        prediction["provenance"] = {"params_sha256": provenance.get("params_sha256"),
+                                    "pyradiomics": provenance.get("pyradiomics_version")}
+        table = self.storeResults(prediction, modelPath, tableNode)
+        report(1.0, "done")
+        return {"prediction": prediction, "features": features, "quality": quality, "model": model, "table": table}
+
+    def predictUltrasound(self, volumeNode, seedsNode, modelDir: str, clinical: dict | None = None,
+                          weights: str | None = None, segmentationNode=None, tableNode=None) -> dict:
+        """Ultrasound pathway for one image: grow-cut from the seed (or the ``tumor`` segment of
+        ``segmentationNode``) → deep + handcrafted features → DLR signature → nomogram."""
+        from alnpredictor.pathways.us import predict_case
+
+        image = self.imageFromVolumeNode(volumeNode)
+        mask = None
+        if segmentationNode is not None:
+            mask = self.masksFromSegmentation(segmentationNode, volumeNode).get("tumor")
+        seeds = self.pointsFromMarkups(seedsNode)
+        result = predict_case(modelDir, image, mask=mask, seeds_ras=seeds if len(seeds) else None,
+                              clinical=clinical or {}, weights=weights)
+        table = self.storeResults(result, modelDir, tableNode)
+        return {"prediction": result, "table": table}
+
+    # -- report ------------------------------------------------------------------------------------------
+    def exportReport(self, outDir: str, prediction: dict, model, volumeNode, segmentationNode,
+                     features: dict | None = None, clinical: dict | None = None, identifiers: dict | None = None,
+                     includeIdentifiers: bool = False, quality: dict | None = None) -> dict:
+        """PDF + JSON report with key images (axial slices through the tumor and nodes with ROI
+        outlines), the nomogram with this patient's points, the model card and the features.
+
+        Identifiers are written only with ``includeIdentifiers``; user text is escaped.
+        """
+        from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
+        from alnpredictor.report.keyimages import render_key_images
+
+        os.makedirs(outDir, exist_ok=True)
+        image = self.imageFromVolumeNode(volumeNode)
+        keyImages = render_key_images(image, self.masksFromSegmentation(segmentationNode, volumeNode), outDir,
+                                      label=volumeNode.GetName() if includeIdentifiers else "reference image")
+        values = {**(features or {}), **(prediction.get("values") or {})}
+        nomogram = self.nomogramImage(model, values, os.path.join(outDir, "nomogram.png")) if model is not None else None
+        card = model.card if model is not None else {}
+        used = {f: (features or {}).get(f) for f in (model.features if model is not None else [])}
+        report = build_report(prediction, card, features=used, clinical=clinical, identifiers=identifiers,
+                              include_identifiers=includeIdentifiers, key_images=keyImages,
+                              nomogram_image=nomogram, quality=quality)
+        pdf = write_pdf_report(report, os.path.join(outDir, "ALNPredictor-report.pdf"))
+        js = write_json_report(report, os.path.join(outDir, "ALNPredictor-report.json"))
+        return {"pdf": str(pdf), "json": str(js), "key_images": [str(p) for p in keyImages], "nomogram": nomogram}
+
+
+def _any(mask) -> bool:
+    import SimpleITK as sitk
+
+    return bool(np.any(sitk.GetArrayViewFromImage(mask)))
+
+
+def _progress(callback):
+    """A progress reporter: ``report(fraction, message)``; logs when no callback is given."""
+
+    def report(fraction: float, message: str) -> None:
+        if callback is not None:
+            callback(float(fraction), message)
+        else:
+            logging.info("ALNPredictor: %3.0f%% %s", 100 * fraction, message)
+
+    return report
 
 
 def _node_name(path: str) -> str:
@@ -416,11 +641,22 @@ if IN_SLICER_APP:
         nodeSeeds: slicer.vtkMRMLMarkupsFiducialNode
         backgroundSeeds: slicer.vtkMRMLMarkupsFiducialNode
         segmentation: slicer.vtkMRMLSegmentationNode
+        t2Segmentation: slicer.vtkMRMLSegmentationNode
+        adcSegmentation: slicer.vtkMRMLSegmentationNode
+        smoothingMm: float = 0.0
+        register: bool = True
         modelPath: str = ""
         results: slicer.vtkMRMLTableNode
+        includeIdentifiers: bool = False
+        reportDir: str = ""
 
     class ALNPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-        """Thin Qt layer: binds the .ui to the parameter node and calls the Logic."""
+        """Thin Qt layer: binds the .ui to the parameter node and calls the Logic.
+
+        No computation here: every button calls one Logic method; long steps report progress
+        through a callback that drives the progress bar; errors reach the user as a message box
+        with the core's message.
+        """
 
         def __init__(self, parent=None) -> None:
             ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -428,7 +664,14 @@ if IN_SLICER_APP:
             self.logic = None
             self._parameterNode = None
             self._parameterNodeGuiTag = None
+            self._model = None
+            self._lastPrediction = None
+            self._lastFeatures = None
+            self._lastQuality = None
+            self._clinicalEditors = {}
+            self._n4Thread = None
 
+        # -- set-up ------------------------------------------------------------------------------
         def setup(self) -> None:
             ScriptedLoadableModuleWidget.setup(self)
             uiWidget = slicer.util.loadUI(self.resourcePath("UI/ALNPredictor.ui"))
@@ -438,8 +681,29 @@ if IN_SLICER_APP:
             self.logic = ALNPredictorLogic()
             self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
             self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+            for widget in (self.ui.tumorSeedsWidget, self.ui.nodeSeedsWidget, self.ui.backgroundSeedsWidget):
+                widget.tableWidget().hide()
+            self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode())
+            self.ui.pathwayComboBox.connect("currentTextChanged(QString)", self.updateGUIFromParameterNode)
+            self.ui.n4Button.connect("clicked(bool)", self.onN4)
+            self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
+            self.ui.propagateButton.connect("clicked(bool)", self.onPropagate)
+            self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
+            self.ui.predictButton.connect("clicked(bool)", self.onPredict)
+            self.ui.exportButton.connect("clicked(bool)", self.onExport)
             self.ui.installDependenciesButton.connect("clicked(bool)", lambda _=False: ensure_dependencies(True))
+            for selector in (self.ui.t1cVolumeSelector, self.ui.t2VolumeSelector, self.ui.adcVolumeSelector):
+                selector.connect("currentNodeChanged(vtkMRMLNode*)", lambda _node: self.onN4(automatic=True))
             self.initializeParameterNode()
+
+        def _segmentEditorNode(self):
+            node = slicer.mrmlScene.GetSingletonNode("ALNPredictor", "vtkMRMLSegmentEditorNode")
+            if node is None:
+                node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentEditorNode")
+                node.SetSingletonTag("ALNPredictor")
+            # Editing one segment must never erase another (tumor vs nodes).
+            node.SetOverwriteMode(slicer.vtkMRMLSegmentEditorNode.OverwriteNone)
+            return node
 
         def cleanup(self) -> None:
             self.removeObservers()
@@ -461,16 +725,244 @@ if IN_SLICER_APP:
 
         def initializeParameterNode(self) -> None:
             self.setParameterNode(self.logic.getParameterNode())
+            p = self._parameterNode
+            for name in ("tumorSeeds", "nodeSeeds", "backgroundSeeds"):
+                if not getattr(p, name):
+                    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"ALN {name}")
+                    setattr(p, name, node)
+            if p.results:
+                self.showResults(self.logic.resultsFromTable(p.results))
 
         def setParameterNode(self, inputParameterNode) -> None:
             if self._parameterNode:
                 self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
             self._parameterNode = inputParameterNode
             if self._parameterNode:
                 self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+                self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+                self.updateGUIFromParameterNode()
+
+        def updateGUIFromParameterNode(self, *_args) -> None:
+            p = self._parameterNode
+            if p is None:
+                return
+            mri = p.pathway == "MRI"
+            for w in (self.ui.t1cLabel, self.ui.t1cVolumeSelector, self.ui.t2Label, self.ui.t2VolumeSelector,
+                      self.ui.adcLabel, self.ui.adcVolumeSelector, self.ui.nodeSeedsLabel, self.ui.nodeSeedsWidget,
+                      self.ui.propagateButton, self.ui.registerLabel, self.ui.registerCheckBox):
+                w.setVisible(mri)
+            self.ui.usLabel.setVisible(not mri)
+            self.ui.usVolumeSelector.setVisible(not mri)
+            reference = self._reference()
+            self.ui.segmentButton.enabled = reference is not None
+            self.ui.propagateButton.enabled = bool(mri and p.segmentation and p.t2Volume and p.adcVolume)
+            self.ui.predictButton.enabled = bool(reference and p.segmentation and self._model is not None)
+            self.ui.exportButton.enabled = self._lastPrediction is not None
+            if p.segmentation and reference:
+                self.ui.segmentEditorWidget.setSegmentationNode(p.segmentation)
+                self.ui.segmentEditorWidget.setSourceVolumeNode(reference)
+
+        def _reference(self):
+            p = self._parameterNode
+            return (p.t1cVolume if p.pathway == "MRI" else p.usVolume) if p else None
+
+        # -- long steps ------------------------------------------------------------------------------
+        def _progress(self, fraction: float, message: str) -> None:
+            self.ui.progressBar.setValue(int(round(100 * fraction)))
+            self.ui.progressBar.setFormat(f"%p% — {message}")
+            slicer.app.processEvents()
+
+        def onN4(self, automatic: bool = False) -> None:
+            """Warm the N4 cache in a background thread (SimpleITK releases the GIL); Predict then
+            finds the corrected series in the cache."""
+            import threading
+
+            p = self._parameterNode
+            if p is None or p.pathway != "MRI" or (self._n4Thread and self._n4Thread.is_alive()):
+                return
+            nodes = [n for n in (p.t1cVolume, p.t2Volume, p.adcVolume) if n is not None]
+            if not nodes or (automatic and len(nodes) < 3):
+                return
+            images = [self.logic.imageFromVolumeNode(n) for n in nodes]  # MRML read on the main thread
+            cacheDir = self._cacheDir()
+
+            def work():
+                from alnpredictor.imaging.preprocess import n4_correct
+
+                for image in images:
+                    n4_correct(image, cache_dir=cacheDir)
+
+            self._n4Thread = threading.Thread(target=work, daemon=True)
+            self._n4Thread.start()
+            self.ui.n4StatusLabel.text = f"N4: correcting {len(images)} series in the background…"
+            self._n4Timer = qt.QTimer()
+            self._n4Timer.setInterval(500)
+            self._n4Timer.connect("timeout()", self._pollN4)
+            self._n4Timer.start()
+
+        def _pollN4(self) -> None:
+            if self._n4Thread is not None and not self._n4Thread.is_alive():
+                self._n4Timer.stop()
+                self.ui.n4StatusLabel.text = "N4: done (cached for Predict)"
+
+        def _cacheDir(self) -> str:
+            return os.path.join(slicer.app.temporaryPath, "ALNPredictor", "n4-cache")
+
+        def _run(self, what: str, func, *args, **kwargs):
+            """Run a Logic call with a wait cursor; core errors become a message box."""
+            try:
+                with slicer.util.WaitCursor():
+                    return func(*args, **kwargs)
+            except Exception as exc:  # the core's message is what the user needs to read
+                logging.exception("ALNPredictor: %s failed", what)
+                slicer.util.errorDisplay(f"{what} failed:\n{exc}")
+                return None
+            finally:
+                self.updateGUIFromParameterNode()
+
+        # -- buttons ---------------------------------------------------------------------------------
+        def onSegment(self) -> None:
+            p = self._parameterNode
+            result = self._run("Segmentation", self.logic.segmentFromSeeds, self._reference(), p.tumorSeeds,
+                               p.nodeSeeds if p.pathway == "MRI" else None, p.backgroundSeeds, p.segmentation,
+                               smoothing_mm=float(p.smoothingMm))
+            if result:
+                p.segmentation = result[0]
+                p.segmentation.CreateClosedSurfaceRepresentation()
+                structures = result[1].get("structures", {})
+                self.ui.registrationQualityLabel.text = "Segmented: " + ", ".join(
+                    f"{k} {v.get('volume_ml', 0):.2f} ml" for k, v in structures.items())
+
+        def onPropagate(self) -> None:
+            p = self._parameterNode
+            result = self._run("Propagation", self.logic.propagateSegmentation, p.segmentation, p.t1cVolume,
+                               [p.t2Volume, p.adcVolume], register=bool(p.register))
+            if result:
+                (p.t2Segmentation, q2), (p.adcSegmentation, q3) = result
+                lines = []
+                for seq, q in (("T2WI", q2), ("ADC", q3)):
+                    text = (f"{seq}: moved {q.get('translation_mm', 0):.1f} mm / {q.get('rotation_deg', 0):.1f}°, "
+                            f"metric {q.get('metric', float('nan')):.3f}")
+                    if q.get("warnings"):
+                        text += " — " + "; ".join(q["warnings"])
+                    lines.append(text)
+                self.ui.registrationQualityLabel.text = "\n".join(lines)
+
+        def onModelChanged(self, path: str) -> None:
+            self._model = None
+            if not path:
+                return
+            model = self._run("Loading the model", self.logic.loadModel, path)
+            if model is None:
+                return
+            self._model = model
+            card = model.card
+            auc = (card.get("metrics") or {}).get("auc")
+            self.ui.modelCardBrowser.setPlainText(
+                f"{card.get('name')} ({card.get('recipe')})\n{card.get('description', '')}\n"
+                f"Training: {card.get('training')}\nAUC: {auc}\nCut-off: {card.get('cutoff')}\n"
+                f"Intended use: {card.get('intended_use')}\n{card.get('research_use')}")
+            self._buildClinicalForm(self.logic.clinicalFields(model))
+            self.updateGUIFromParameterNode()
+
+        def _buildClinicalForm(self, fields) -> None:
+            layout = self.ui.clinicalFormLayout
+            while layout.rowCount() > 0:
+                layout.removeRow(0)
+            self._clinicalEditors = {}
+            for field in fields:
+                name = field["name"]
+                if field.get("type") == "choice" or field.get("values"):
+                    editor = qt.QComboBox()
+                    editor.addItem("")
+                    for value in field.get("values", []):
+                        editor.addItem(str(value))
+                else:
+                    editor = qt.QLineEdit()
+                    if field.get("min") is not None:
+                        editor.placeholderText = f"training range {field['min']}–{field['max']}"
+                label = name + (" *" if field.get("required", True) else "")
+                layout.addRow(label, editor)
+                self._clinicalEditors[name] = editor
+            self.ui.clinicalHintLabel.text = ("* required. Values are checked against the model's fields."
+                                              if fields else "This model uses no clinical data.")
+
+        def _clinicalValues(self) -> dict:
+            values = {}
+            for name, editor in self._clinicalEditors.items():
+                values[name] = editor.currentText if isinstance(editor, qt.QComboBox) else editor.text
+            return values
+
+        def onPredict(self) -> None:
+            p = self._parameterNode
+            if p.pathway == "MRI":
+                propagated = {}
+                if p.t2Segmentation:
+                    propagated["T2"] = p.t2Segmentation
+                if p.adcSegmentation:
+                    propagated["ADC"] = p.adcSegmentation
+                result = self._run("Prediction", self.logic.predictMRI, p.t1cVolume, p.t2Volume, p.adcVolume,
+                                   p.segmentation, p.modelPath, self._clinicalValues(), progress=self._progress,
+                                   tableNode=p.results, propagatedNodes=propagated, register=bool(p.register),
+                                   cacheDir=self._cacheDir())
+            else:
+                result = self._run("Prediction", self.logic.predictUltrasound, p.usVolume, p.tumorSeeds,
+                                   p.modelPath, self._clinicalValues(), segmentationNode=p.segmentation,
+                                   tableNode=p.results)
+            if result:
+                p.results = result["table"]
+                self._lastFeatures = result.get("features")
+                self._lastQuality = result.get("quality")
+                self.showResults(result["prediction"])
+
+        def showResults(self, prediction: dict) -> None:
+            self._lastPrediction = prediction
+            prob = prediction.get("probability")
+            interval = prediction.get("interval") or {}
+            text = f"{prob:.3f}" if prob is not None else "—"
+            if interval:
+                text += f"  ({interval.get('low', 0):.3f}–{interval.get('high', 0):.3f})"
+            self.ui.probabilityLabel.text = text
+            self.ui.classLabel.text = f"{prediction.get('prediction') or '—'} (cut-off {prediction.get('cutoff')})"
+            points = prediction.get("points") or {}
+            values = prediction.get("values") or {}
+            table = self.ui.pointsTable
+            table.setRowCount(len(points) + (1 if points else 0))
+            for row, (name, pts) in enumerate(points.items()):
+                for col, value in enumerate((name, values.get(name, ""), f"{pts:.1f}")):
+                    table.setItem(row, col, qt.QTableWidgetItem(str(value)))
+            if points:
+                table.setItem(len(points), 0, qt.QTableWidgetItem("Total points"))
+                table.setItem(len(points), 2, qt.QTableWidgetItem(f"{prediction.get('total_points', 0):.1f}"))
+            if self._model is not None and points:
+                png = self.logic.nomogramImage(self._model, values, os.path.join(slicer.app.temporaryPath, "ALNPredictor",
+                                                                                  "nomogram.png"))
+                if png:
+                    self.ui.nomogramLabel.setPixmap(qt.QPixmap(png).scaledToWidth(380))
+            self.updateGUIFromParameterNode()
+
+        def onExport(self) -> None:
+            p = self._parameterNode
+            outDir = p.reportDir or qt.QFileDialog.getExistingDirectory(None, "Report folder")
+            if not outDir:
+                return
+            identifiers = None
+            if p.includeIdentifiers and self._reference() is not None:
+                volume = self._reference()
+                identifiers = {"volume": volume.GetName()}
+                for tag in ("DICOM.PatientName", "DICOM.PatientID", "DICOM.StudyDate"):
+                    if volume.GetAttribute(tag):
+                        identifiers[tag.split(".", 1)[1]] = volume.GetAttribute(tag)
+            result = self._run("Report export", self.logic.exportReport, outDir, self._lastPrediction, self._model,
+                               self._reference(), p.segmentation, features=self._lastFeatures,
+                               clinical=self._clinicalValues(), identifiers=identifiers,
+                               includeIdentifiers=bool(p.includeIdentifiers), quality=self._lastQuality)
+            if result:
+                slicer.util.infoDisplay(f"Report written:\n{result['pdf']}\n{result['json']}")
 
     class ALNPredictorTest(ScriptedLoadableModuleTest):
-        """In-app test: the same scenario as the headless tests, on the application's scene."""
+        """In-app test: the headless end-to-end scenario on the application's scene."""
 
         def setUp(self):
             slicer.mrmlScene.Clear()
@@ -478,6 +970,8 @@ if IN_SLICER_APP:
         def runTest(self):
             self.setUp()
             self.test_load_breast1()
+            self.setUp()
+            self.test_segment_predict_report()
 
         def test_load_breast1(self):
             from alnpredictor.config import shared_data
@@ -487,3 +981,47 @@ if IN_SLICER_APP:
             seg = logic.loadLabelAsSegmentation(str(shared_data("pyradiomics-cases", "breast1_label.nrrd")), volume)
             self.assertEqual(int(logic.arrayFromSegment(seg, "tumor", volume).sum()), 143)
             self.delayDisplay("ALNPredictor: breast1 loaded")
+
+        def test_segment_predict_report(self):
+            """Seed → segment → propagate → extract → predict (bundle trained here) → report."""
+            import tempfile
+
+            import numpy as np
+            import pandas as pd
+            import SimpleITK as sitk
+
+            from alnpredictor.config import shared_data
+            from alnpredictor.imaging.coords import ras_lps
+            from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
+            from alnpredictor.models import save_bundle, train_model
+
+            logic = ALNPredictorLogic()
+            t1c = logic.loadVolume(str(shared_data("pyradiomics-cases", "breast1_image.nrrd")), "T1C")
+            label = sitk.ReadImage(str(shared_data("pyradiomics-cases", "breast1_label.nrrd")))
+            centre = np.argwhere(sitk.GetArrayFromImage(label) > 0)[:, ::-1].mean(axis=0)
+            seed = ras_lps(np.array(label.TransformContinuousIndexToPhysicalPoint(centre.tolist())))
+            ref = logic.imageFromVolumeNode(t1c)
+            rng = np.random.default_rng(1)
+            t2, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), rng=rng, inset_mm=2)
+            adc, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0),
+                                       spacing=(1.4, 1.4, 3.0), rng=rng, inset_mm=2)
+            t2n, adcn = logic.volumeNodeFromImage(t2, "T2"), logic.volumeNodeFromImage(adc, "ADC")
+            seg, _ = logic.segmentFromSeeds(t1c, logic.newPointList("tumor seeds", [seed]))
+            features, _, _ = logic.extractMRIFeatures(t1c, t2n, adcn, seg, params="pyradiomics-baseline")
+            names = sorted(features)
+            base = np.array([features[n] for n in names])
+            rows = base * np.exp(rng.normal(0, 0.15, (80, len(names))))
+            table = pd.DataFrame(rows, columns=names)
+            table["age"] = rng.integers(30, 80, 80)
+            table["label"] = (np.log(rows[:, names.index("TT1C_original_firstorder_Mean")] /
+                                     base[names.index("TT1C_original_firstorder_Mean")]) * 12
+                              + rng.normal(0, 1, 80) > 0).astype(int)
+            folder = tempfile.mkdtemp()
+            bundle = str(save_bundle(train_model(table, "label", "nomogram", clinical=["age"], n_folds=5),
+                                     os.path.join(folder, "test.alnmodel")))
+            result = logic.predictMRI(t1c, t2n, adcn, seg, bundle, {"age": 61}, params="pyradiomics-baseline")
+            self.assertTrue(0 < result["prediction"]["probability"] < 1)
+            out = logic.exportReport(folder, result["prediction"], result["model"], t1c, seg,
+                                     features=result["features"], clinical={"age": 61})
+            self.assertTrue(os.path.getsize(out["pdf"]) > 10000)
+            self.delayDisplay(f"ALNPredictor: report written to {out['pdf']}")

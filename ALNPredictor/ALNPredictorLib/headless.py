@@ -9,6 +9,7 @@ application, so nothing wires them together. :func:`headless_context` does that 
 * the Colors, Volumes, Segmentations, Markups and SubjectHierarchy module logics,
   created, attached to the scene and registered with the application logic (the Volumes logic
   asks the application logic for "Colors" when it creates label map display nodes);
+* a cache / data I/O manager, so that scene bundles (``.mrb``) can be read back;
 * ``slicer.mrmlScene`` and ``slicer.modules.<volumes|segmentations|markups|colors>.logic()``
   so that ``slicer.util`` array helpers (``arrayFromVolume``,
   ``updateSegmentBinaryLabelmapFromArray`` ...) work unchanged.
@@ -20,6 +21,7 @@ application's own scene.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -75,6 +77,14 @@ def headless_context(new_scene: bool = False) -> HeadlessContext:
         return _CONTEXT
 
     scene = slicer.vtkMRMLScene()
+    # Reading a saved scene bundle (.mrb) unpacks it through the data I/O manager's cache, as
+    # the application's does.
+    cache = slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(tempfile.mkdtemp(prefix="alnpredictor-scene-cache-"))
+    data_io = slicer.vtkDataIOManager()
+    data_io.SetCacheManager(cache)
+    scene.SetCacheManager(cache)
+    scene.SetDataIOManager(data_io)
     app_logic = slicer.vtkSlicerApplicationLogic()
     app_logic.SetMRMLScene(scene)
     app_logic.GetColorLogic().SetMRMLScene(scene)
