@@ -30,6 +30,7 @@ def run(results: dict) -> None:
     import logging
 
     import torch
+
     from alnpredictor.features import deep
     from alnpredictor.features.ultrasound import intensity_features, lbp_features, morphology_features
     from alnpredictor.pathways.us_synthetic import generate_cohort

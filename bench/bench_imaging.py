@@ -33,8 +33,9 @@ def _dice(a, b) -> float:
 
 
 def _bench_growcut(image, lesion, centre_ras, out: dict) -> None:
-    import alnpredictor.imaging.segment as seg
     import SimpleITK as sitk
+
+    import alnpredictor.imaging.segment as seg
     from alnpredictor.imaging.growcut import grow_cut
 
     captured = {}
@@ -60,6 +61,7 @@ def _bench_growcut(image, lesion, centre_ras, out: dict) -> None:
 
 def _bench_n4(image, field, body, out: dict) -> None:
     import SimpleITK as sitk
+
     from alnpredictor.imaging.preprocess import n4_correct
 
     def corr(estimated) -> float:
@@ -93,6 +95,7 @@ def _bench_n4(image, field, body, out: dict) -> None:
 
 def _bench_propagation(image, lesion, out: dict) -> None:
     import SimpleITK as sitk
+
     from alnpredictor.imaging.propagate import propagate_masks
     from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
 
@@ -125,6 +128,7 @@ def run(results: dict) -> None:
     import logging
 
     import SimpleITK as sitk
+
     from alnpredictor.imaging.simulate import synthetic_volume
 
     logging.getLogger("alnpredictor").setLevel(logging.ERROR)

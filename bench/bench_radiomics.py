@@ -47,9 +47,10 @@ def _child_plain(folder: Path, out: Path) -> dict:
     import logging
 
     import numpy as np
+    from radiomics import featureextractor
+
     from alnpredictor.features.params import load_params
     from alnpredictor.features.radiomics import prefixed
-    from radiomics import featureextractor
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     images, masks = _load(folder)
@@ -109,6 +110,7 @@ def _bench_icc() -> dict:
     import numpy as np
     import pandas as pd
     import pingouin as pg
+
     from alnpredictor.stats.icc import icc
 
     rng = np.random.default_rng(0)
@@ -130,6 +132,7 @@ def _bench_icc() -> dict:
 def run(results: dict) -> None:
     """``make bench`` entry point."""
     import SimpleITK as sitk
+
     from alnpredictor.features.phantom import make_study
 
     with tempfile.TemporaryDirectory(prefix="aln-bench-radiomics-") as tmp:

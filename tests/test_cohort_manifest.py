@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from alnpredictor.cohort.manifest import ManifestError, load_manifest, parse_points
 
 

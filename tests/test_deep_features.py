@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 import torchvision
+
 from alnpredictor.errors import InputError, MaskError
 from alnpredictor.features import deep
 from alnpredictor.pathways.us_synthetic import generate_cohort

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from alnpredictor.cli import main
 from alnpredictor.errors import InputError
 from alnpredictor.features import deep, finetune

@@ -19,7 +19,7 @@ def _cmake_listed_files() -> set[str]:
     text = (MODULE / "CMakeLists.txt").read_text()
     listed = set()
     for block in ("MODULE_PYTHON_SCRIPTS", "MODULE_PYTHON_RESOURCES"):
-        m = re.search(r"set\(%s\s+(.*?)\)" % block, text, re.S)
+        m = re.search(rf"set\({block}\s+(.*?)\)", text, re.S)
         assert m, f"{block} block missing from ALNPredictor/CMakeLists.txt"
         for token in m.group(1).split():
             listed.add(token.replace("${MODULE_NAME}", "ALNPredictor"))

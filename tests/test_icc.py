@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 import pytest
+
 from alnpredictor.errors import InputError
 from alnpredictor.stats.icc import icc, icc_from_raters, keep_features
 

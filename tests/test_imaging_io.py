@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.errors import GeometryError, InputError, MaskError
 from alnpredictor.imaging.io import (
     ImageDimensionError,

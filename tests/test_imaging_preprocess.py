@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.errors import GeometryError, MaskError
 from alnpredictor.imaging.io import read_mask, read_volume
 from alnpredictor.imaging.preprocess import (

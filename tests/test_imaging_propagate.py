@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.errors import GeometryError, MaskError, RegistrationError
 from alnpredictor.imaging.io import read_mask, read_segmentation, read_volume, write_mask, write_segmentation
 from alnpredictor.imaging.preprocess import resample_mask

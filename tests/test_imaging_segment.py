@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.errors import InputError, SegmentationError
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.imaging.io import ImageDimensionError, read_mask, read_segmentation, read_volume

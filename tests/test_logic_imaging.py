@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.imaging.io import ImageDimensionError
 from alnpredictor.imaging.segment import SeedOutsideImageError

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
 from alnpredictor.errors import ModelBundleError
 from alnpredictor.models import FittedModel, load_bundle, load_signature, save_bundle, train_model
 from alnpredictor.models.bundle import canonical_json, read_bundle_spec, sha256
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 
 def cohort(n: int, seed: int) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
+
 from alnpredictor.errors import InputError
 from alnpredictor.models import load_signature, train_model
 from alnpredictor.report.figures import (

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy.special import expit
+
 from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.models import load_signature, train_model
 from alnpredictor.models.design import display_range, infer_clinical_fields
 from alnpredictor.models.lasso import _standardise, cv_lasso, fit_l1_logistic, lambda_max, lambda_sequence
 from alnpredictor.models.nomogram import probability_to_total_points, total_points_to_probability
 from alnpredictor.models.signature import read_coefficient_table
-from scipy.special import expit
 
 
 def cohort(n: int = 160, seed: int = 0, groups=("TT1C", "TT2", "LADC"), per_group: int = 6) -> pd.DataFrame:

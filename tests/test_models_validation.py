@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from alnpredictor.errors import InputError, ModelBundleError
 from alnpredictor.models import compare_models, load_signature, train_model, validate
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.features.phantom import make_study
 from alnpredictor.features.radiomics import ROIS, SEQUENCES, extract_case, extract_roi, load_params
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.cli import main
 from alnpredictor.features.phantom import make_study
 from alnpredictor.features.radiomics import extract_case
@@ -67,22 +68,25 @@ def test_manifest_with_a_failing_case_and_a_nan_block(case_dir, tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
     out = tmp_path / "f.csv"
     code = main(["extract", "--manifest", str(tmp_path / "m.csv"), "--params", str(params), "--out", str(out),
-                 "--workers", "2"])
+                 "--workers", "2", "--no-n4", "--no-register", "--quiet"])
     assert code == 1
     table = pd.read_csv(out)
     assert list(table["case_id"]) == ["A"]
-    failures = pd.read_csv(tmp_path / "f.failures.csv")
-    assert list(failures["case_id"]) == ["B", "C"] and "does-not-exist" in failures["message"][0]
-    assert "ROI L on ADC: mask is empty" in failures["message"][1]
+    failures = pd.read_csv(tmp_path / "f.failures.csv").set_index("case_id")
+    assert sorted(failures.index) == ["B", "C"] and "does-not-exist" in failures.loc["B", "error"]
+    assert "ROI L on ADC: mask is empty" in failures.loc["C", "error"]
     # ... and with --on-roi-error nan, case C's empty node mask on ADC becomes a NaN block.
     code = main(["extract", "--manifest", str(tmp_path / "m.csv"), "--params", str(params), "--out", str(out),
-                 "--workers", "2", "--on-roi-error", "nan"])
+                 "--workers", "2", "--on-roi-error", "nan", "--no-n4", "--no-register", "--quiet", "--retry-failed"])
     assert code == 1  # B still fails (its image is missing)
     table = pd.read_csv(out).set_index("case_id")
     ladc = [c for c in table.columns if c.startswith("LADC_")]
     assert ladc and table.loc["C", ladc].isna().all() and table.loc["A", ladc].notna().all()
     prov = json.loads((tmp_path / "f.provenance.json").read_text())
-    assert "mask is empty" in prov["per_case"]["C"]["errors"]["LADC"]
+    assert prov["params_sha256"] and prov["on_roi_error"] == "nan"
+    shard = next(json.loads(p.read_text()) for p in (tmp_path / "f.run" / "shards").glob("*.json")
+                 if json.loads(p.read_text())["case_id"] == "C")
+    assert "mask is empty" in shard["errors"]["LADC"]
 
 
 def test_missing_mask_file_in_case_dir(case_dir, tmp_path):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.errors import FeatureError, GeometryError, InputError, MaskError
 from alnpredictor.features.radiomics import extract_case, extract_roi
 

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from radiomics import featureextractor, imageoperations
+
 from alnpredictor.features import crop as crop_mod
 from alnpredictor.features.phantom import make_study
 from alnpredictor.features.radiomics import (
@@ -23,7 +25,6 @@ from alnpredictor.features.radiomics import (
     mask_hash,
     prefixed,
 )
-from radiomics import featureextractor, imageoperations
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 

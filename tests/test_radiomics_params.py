@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from radiomics import featureextractor
+
 from alnpredictor.config import resources_dir
 from alnpredictor.errors import InputError
 from alnpredictor.features.params import PYRADIOMICS_DEFAULT_SETTINGS, available_params, load_params
 from alnpredictor.features.radiomics import feature_names
-from radiomics import featureextractor
 
 
 def test_shipped_parameter_files_load_with_hash_and_version():

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
+
 from alnpredictor.features.radiomics import extract_roi
 from alnpredictor.features.robustness import (
     RobustnessSubject,
@@ -15,7 +17,6 @@ from alnpredictor.features.robustness import (
 )
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.stats.icc import icc_from_raters
-from scipy import ndimage
 
 PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "Wavelet": {}},
           "featureClass": {"firstorder": None, "shape": None}}

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pypdf import PdfReader
+
 from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
 from alnpredictor.report.keyimages import centroid_slice, render_key_images
-from pypdf import PdfReader
 
 
 @pytest.fixture()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
+
 from alnpredictor.errors import InputError
 from alnpredictor.stats.auc import auc_ci, bootstrap_auc, delong_auc, delong_paired
-from sklearn.metrics import roc_auc_score
 
 
 def _delong_reference(y: np.ndarray, scores: list[np.ndarray]):

@@ -6,6 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy.special import expit
+from scipy.stats import chi2
+from sklearn.metrics import brier_score_loss
+
 from alnpredictor.errors import InputError
 from alnpredictor.stats.calibration import (
     brier_score,
@@ -14,9 +18,6 @@ from alnpredictor.stats.calibration import (
     hosmer_lemeshow,
     slope_intercept,
 )
-from scipy.special import expit
-from scipy.stats import chi2
-from sklearn.metrics import brier_score_loss
 
 
 def _cohort(n=3000, seed=0, a=0.0, b=1.0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from alnpredictor.stats import checks
 from alnpredictor.stats.auc import delong_auc
 from alnpredictor.stats.subgroups import subgroup_aucs

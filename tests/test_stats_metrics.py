@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
+
 from alnpredictor.errors import InputError
 from alnpredictor.stats.decision import decision_curve, net_benefit, treat_all
 from alnpredictor.stats.metrics import binary_metrics, clopper_pearson, confusion, youden_cutoff
 from alnpredictor.stats.reclassification import idi, nri
-from scipy.stats import binomtest
 
 
 def test_clopper_pearson_known_values():

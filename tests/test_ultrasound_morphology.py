@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from skimage.draw import ellipse, polygon
+
 from alnpredictor.errors import MaskError
 from alnpredictor.features.ultrasound import _ellipse_perimeter, morphology_features
-from skimage.draw import ellipse, polygon
 
 
 def circle_mask(r=40, n=128):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+
 from alnpredictor.errors import InputError
 from alnpredictor.features import deep
 from alnpredictor.pathways import us

@@ -27,7 +27,7 @@ def main() -> None:
     text = (MODULE / "CMakeLists.txt").read_text()
     for block, items in (("MODULE_PYTHON_SCRIPTS", scripts), ("MODULE_PYTHON_RESOURCES", resources)):
         body = "".join(f"  {item}\n" for item in items)
-        text = re.sub(r"set\(%s\s+.*?\)" % block, f"set({block}\n{body})", text, count=1, flags=re.S)
+        text = re.sub(rf"set\({block}\s+.*?\)", f"set({block}\n{body})", text, count=1, flags=re.S)
     (MODULE / "CMakeLists.txt").write_text(text)
     print(f"{len(scripts)} scripts, {len(resources)} resources listed")
 

@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:  # PyRadiomics logs every feature class at INFO
+        logging.getLogger("radiomics").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -1,29 +1,25 @@
-"""``alnpredictor extract``: radiomics feature table from a case folder or a manifest.
+"""``alnpredictor extract``: feature tables from a cohort manifest or one case folder.
 
-MRI pathway (default)::
+Cohort (the full per-case pipeline, resumable, in parallel processes or on a Dask cluster)::
 
-    alnpredictor extract --manifest cases.csv --params mri-yu2021 --out features.csv [--workers N]
+    alnpredictor extract --manifest cohort.csv --out RUN_DIR   [--workers N | --dask tcp://HOST:PORT]
+    alnpredictor extract --manifest cohort.csv --out features.csv          (run folder features.run/)
+
+Each manifest row (columns: :mod:`alnpredictor.cohort.manifest`, README "Cohort manifest") goes
+through segmentation (when seeds are given), propagation of the T1C ROIs to T2/ADC (rigid
+registration unless ``--no-register``), N4 (unless ``--no-n4``) and PyRadiomics. Finished cases
+are written at once as shards; a rerun resumes (``--no-resume`` starts over, ``--retry-failed``
+retries failures); failing cases go to ``failures.csv`` and never stop the others. ``--pathway us``
+runs the ultrasound pathway (``alnpredictor.pathways.us``) on the same runner.
+
+One case folder (images as they are; N4 only with ``--n4``)::
+
     alnpredictor extract --case-dir case001/ --out features.csv
 
-Manifest columns (CSV, one row per case; paths relative to the manifest's folder):
-
-* ``case_id`` — required, unique.
-* ``image_T1C``, ``image_T2``, ``image_ADC`` — the sequences (NRRD, NIfTI, MHA, DICOM folder).
-* ``mask_{ROI}_{SEQ}`` for ROI ``T`` (tumour) / ``L`` (axillary nodes) and SEQ ``T1C``/``T2``/``ADC``
-  — label maps on that sequence's grid (``mask_tumor`` / ``mask_nodes`` are accepted for the T1C
-  masks, as in the cohort manifest).
-* optional ``label_T`` / ``label_L`` — the label value of the ROI when its mask file holds several.
-
-Other columns are ignored (a cohort manifest with explicit masks works as it is). A case folder
-holds ``T1C.nrrd`` (or ``image_T1C.nrrd``) etc. and ``mask_T_T1C.nrrd`` etc. (any of the
-extensions above); its name is the case id.
-
-Outputs: ``FEATURES.csv`` (``case_id`` + ``{ROI}{SEQ}_{pyradiomics name}``), and beside it
-``<stem>.diagnostics.csv`` (case, block, name, value), ``<stem>.provenance.json`` (parameter file
-hash, versions, timings, crop plans, errors) and, when a case failed, ``<stem>.failures.csv``
-(the other cases are still written; exit code 1).
-
-``--pathway us`` hands the same arguments to ``alnpredictor.pathways.us.run_extract``.
+A case folder holds ``T1C.nrrd`` (or ``image_T1C.nrrd``) etc. and masks ``mask_{ROI}_{SEQ}.nrrd``
+(ROI ``T``/``L``; ``mask_tumor``/``mask_nodes`` for T1C); its name is the case id. Outputs beside
+``features.csv``: ``<stem>.diagnostics.csv``, ``<stem>.provenance.json`` and, when it failed,
+``<stem>.failures.csv`` (exit code 1).
 """
 
 from __future__ import annotations
@@ -50,24 +46,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--case-dir", metavar="DIR", help="one case: images T1C/T2/ADC and masks mask_{ROI}_{SEQ}")
-    src.add_argument("--manifest", metavar="CSV", help="several cases: case_id, image_{SEQ}, mask_{ROI}_{SEQ}")
+    src.add_argument("--manifest", metavar="CSV", help="a cohort manifest (see README, 'Cohort manifest')")
     p.add_argument("--params", metavar="NAME_OR_PATH",
-                   help="PyRadiomics parameter file or shipped name (default: mri-yu2021)")
-    p.add_argument("--out", required=True, metavar="FEATURES.csv", help="feature table to write")
+                   help="PyRadiomics parameter file or shipped name (default: mri-yu2021; us: us-liu2024)")
+    p.add_argument("--out", required=True, metavar="DIR_OR_CSV",
+                   help="run folder, or FEATURES.csv (its run folder is FEATURES.run/ beside it)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="parallel extraction processes (default: one per ROI x sequence, at most one per core)")
+                   help="worker processes (cohort: default 1; case folder: one per ROI x sequence)")
     p.add_argument("--pathway", choices=("mri", "us"), default="mri", help="mri (default) or us (ultrasound)")
+    c = p.add_argument_group("cohort runs (--manifest)")
+    c.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT) instead of local processes")
+    c.add_argument("--no-resume", action="store_true", help="recompute cases finished by an earlier run")
+    c.add_argument("--retry-failed", action="store_true", help="retry the cases that failed in an earlier run")
+    c.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("MRI options")
-    g.add_argument("--rois", default="T,L", help="ROI codes to extract (default T,L)")
-    g.add_argument("--sequences", default="T1C,T2,ADC", help="sequences to extract (default T1C,T2,ADC)")
-    g.add_argument("--n4", action="store_true",
-                   help="apply N4 bias-field correction first (the study did; skip if the images are corrected)")
+    g.add_argument("--rois", default="T,L", help="case folder: ROI codes to extract (default T,L)")
+    g.add_argument("--sequences", default="T1C,T2,ADC", help="case folder: sequences to extract (default T1C,T2,ADC)")
+    n4 = g.add_mutually_exclusive_group()
+    n4.add_argument("--n4", dest="n4", action="store_true", default=None,
+                    help="apply N4 bias-field correction first (default for a manifest, as the study did)")
+    n4.add_argument("--no-n4", dest="n4", action="store_false", help="skip N4 (images already corrected)")
     g.add_argument("--n4-cache", metavar="DIR", help="cache folder for N4-corrected images")
+    g.add_argument("--no-register", action="store_true",
+                   help="manifest: propagate ROIs to T2/ADC by physical-space resampling only (no registration)")
+    g.add_argument("--smoothing-mm", type=float, default=0.0, help="manifest: smoothing of grown segments (mm)")
     g.add_argument("--diagnostics", choices=("fast", "full"), default="fast",
                    help="full adds PyRadiomics' SHA-1 hashes of every whole volume (slower)")
     g.add_argument("--allow-border", action="store_true", help="accept ROIs touching the image border")
-    g.add_argument("--on-roi-error", choices=("raise", "nan"), default="raise",
-                   help="nan: a missing/empty/bad ROI gives NaN features instead of failing the case")
+    g.add_argument("--on-roi-error", choices=("raise", "nan"), default=None,
+                   help="nan: a missing/empty/bad ROI gives NaN features instead of failing the case "
+                        "(default: raise)")
+    u = p.add_argument_group("ultrasound options (--pathway us)")
+    u.add_argument("--weights", metavar="FILE", help="ResNet50 weights (state_dict or the study's 2-class model)")
+    u.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
+    u.add_argument("--input-size", type=int, default=None, help="network input size (default 224)")
+    u.add_argument("--no-radiomics", action="store_true", help="skip PyRadiomics 2-D texture")
+    u.add_argument("--torch-threads", type=int, default=None, help="torch CPU threads per worker")
     p.set_defaults(func=_run)
 
 
@@ -78,7 +92,28 @@ def _run(args: argparse.Namespace) -> int:
         if args.params and not getattr(args, "us_params", None):
             args.us_params = args.params
         return run_extract(args)
+    if args.manifest:
+        return run_mri_manifest(args)
     return run_mri_extract(args)
+
+
+def run_mri_manifest(args: argparse.Namespace) -> int:
+    """``extract --manifest``: the MRI pathway per case on the resumable cohort runner."""
+    from alnpredictor.cohort.runner import publish, run_cohort, run_dir_for
+    from alnpredictor.features.radiomics import load_params
+
+    info = load_params(args.params or "mri-yu2021")
+    settings = {"params": str(info.path), "n4": args.n4 is not False, "register": not args.no_register,
+                "on_roi_error": args.on_roi_error or "raise", "smoothing_mm": args.smoothing_mm}
+    if args.n4_cache:
+        settings["cache_dir"] = args.n4_cache
+    run_dir, _ = run_dir_for(args.out)
+    result = run_cohort(args.manifest, run_dir, settings=settings, workers=args.workers or 1, dask=args.dask,
+                        resume=not args.no_resume, retry_failed=args.retry_failed, progress=not args.quiet)
+    summary = publish(args.out, result, {"pathway": "mri", "manifest": str(args.manifest), **info.provenance(),
+                                         **{k: v for k, v in settings.items() if k != "params"}})
+    print(json.dumps({"pathway": "mri", **summary}))
+    return 0 if result.failed == 0 else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,58 +152,13 @@ def _cases_from_dir(folder: Path, rois: list[str], sequences: list[str]) -> list
     return [case]
 
 
-def _cases_from_manifest(path: Path, rois: list[str], sequences: list[str]) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    from alnpredictor.errors import InputError
-
-    if not path.is_file():
-        raise InputError(f"manifest {path} not found")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises many types for malformed CSV
-        raise InputError(f"manifest {path} is not a readable CSV ({exc})") from exc
-    if "case_id" not in df.columns:
-        raise InputError(f"manifest {path} has no 'case_id' column")
-    dup = sorted(set(df["case_id"][df["case_id"].duplicated()]))
-    if dup:
-        raise InputError(f"manifest {path}: duplicate case_id(s) {dup[:5]}")
-    image_cols = [c for c in (f"image_{s}" for s in sequences) if c in df.columns]
-    if not image_cols:
-        raise InputError(f"manifest {path} has none of the columns {[f'image_{s}' for s in sequences]}")
-    base = path.parent
-    cases = []
-    for _, row in df.iterrows():
-        case: dict[str, Any] = {"case_id": row["case_id"].strip(), "images": {}, "masks": {}, "labels": {}}
-        for seq in sequences:
-            value = row.get(f"image_{seq}", "").strip()
-            if value:
-                case["images"][seq] = base / value
-        for roi in rois:
-            for seq in sequences:
-                cols = [f"mask_{roi}_{seq}"] + {("T", "T1C"): ["mask_tumor"], ("L", "T1C"): ["mask_nodes"]}.get((roi, seq), [])
-                value = next((row[c].strip() for c in cols if c in df.columns and row[c].strip()), "")
-                if value:
-                    case["masks"][(roi, seq)] = base / value
-            label = row.get(f"label_{roi}", "").strip()
-            if label:
-                try:
-                    case["labels"][roi] = int(float(label))
-                except ValueError as exc:
-                    raise InputError(f"manifest {path}: case {case['case_id']}: label_{roi} '{label}' is not a "
-                                     "number") from exc
-        cases.append(case)
-    if not cases:
-        raise InputError(f"manifest {path} has no rows")
-    return cases
-
-
 def extract_one(case: dict[str, Any], args: argparse.Namespace, info, rois: list[str], sequences: list[str]):
     """Read one case's files and extract its features (``CaseFeatures``)."""
     from alnpredictor.errors import InputError, MaskError
     from alnpredictor.features.radiomics import extract_case
     from alnpredictor.imaging.io import read_mask, read_volume
 
+    args.on_roi_error = args.on_roi_error or "raise"
     nan_mode = args.on_roi_error == "nan"
     wanted = [(r, s) for r in rois for s in sequences]
     missing = [f"mask_{r}_{s}" for r, s in wanted if (r, s) not in case["masks"]]
@@ -206,8 +196,7 @@ def run_mri_extract(args: argparse.Namespace) -> int:
     rois = [r.strip() for r in args.rois.split(",") if r.strip()]
     sequences = [s.strip() for s in args.sequences.split(",") if s.strip()]
     info = load_params(args.params or "mri-yu2021")
-    cases = (_cases_from_dir(Path(args.case_dir), rois, sequences) if args.case_dir
-             else _cases_from_manifest(Path(args.manifest), rois, sequences))
+    cases = _cases_from_dir(Path(args.case_dir), rois, sequences)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("") if out.suffix.lower() == ".csv" else out

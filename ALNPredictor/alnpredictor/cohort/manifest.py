@@ -13,7 +13,9 @@ Columns (paths are relative to the manifest's folder unless absolute):
 ``image_US``         ultrasound: the 2-D image at the tumor's largest diameter
 ``mask_tumor``       mask of the tumor on the reference image (T1C or US)
 ``mask_nodes``       MRI: mask of the axillary nodes on T1C
-``mask_{ROI}_{SEQ}`` optional explicit mask of ROI ``T``/``L`` on ``T2``/``ADC`` (skips propagation)
+``mask_{ROI}_{SEQ}`` optional explicit mask of ROI ``T``/``L`` on ``T2``/``ADC`` (skips propagation);
+                     ``mask_T_T1C``/``mask_L_T1C`` are aliases of ``mask_tumor``/``mask_nodes``
+``label_T``/``L``    label value of the ROI in its mask files when they hold several (default: any > 0)
 ``seeds_tumor``      seed points instead of a mask: ``"R,A,S"`` in RAS mm, several joined by ``;``
 ``seeds_nodes``      MRI: node seeds (one per node), same format
 ``seeds_background`` optional background seeds (placed automatically when empty)
@@ -45,8 +47,11 @@ CLINICAL_COLUMNS = ("age", "clinical_T", "clinical_N", "ki67", "subtype", "birad
 _BASE = ("case_id", "site", "pathway", "label")
 _IMAGES = tuple(f"image_{s}" for s in (*MRI_SEQUENCES, "US"))
 _MASKS = ("mask_tumor", "mask_nodes") + tuple(f"mask_{r}_{s}" for r in ("T", "L") for s in ("T2", "ADC"))
+#: Per-ROI×sequence names of the T1C masks, accepted as aliases.
+_MASK_ALIASES = {"mask_T_T1C": "tumor", "mask_L_T1C": "nodes"}
+_LABELS = ("label_T", "label_L")
 _SEEDS = ("seeds_tumor", "seeds_nodes", "seeds_background")
-KNOWN_COLUMNS = frozenset(_BASE + _IMAGES + _MASKS + _SEEDS + CLINICAL_COLUMNS)
+KNOWN_COLUMNS = frozenset(_BASE + _IMAGES + _MASKS + tuple(_MASK_ALIASES) + _LABELS + _SEEDS + CLINICAL_COLUMNS)
 _CASE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -72,6 +77,7 @@ class Case:
     masks: dict[str, str] = field(default_factory=dict)  # 'tumor' | 'nodes' | 'T_T2' ... -> path
     seeds: dict[str, list[list[float]]] = field(default_factory=dict)  # structure -> RAS points
     clinical: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)  # ROI code -> label value in its masks
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (sent to worker processes / Dask workers)."""
@@ -158,11 +164,17 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
                 continue
             case.images[seq] = str((base / str(value).strip()).resolve()) if not Path(str(value)).is_absolute() else str(value)
         structures = ("tumor", "nodes") if pathway == "mri" else ("tumor",)
-        for col in _MASKS:
+        for col in _MASKS + tuple(_MASK_ALIASES):
             if col in df.columns and not _empty(row[col]):
-                key = col[len("mask_"):]
+                key = _MASK_ALIASES[col][:] if col in _MASK_ALIASES else col[len("mask_"):]
                 value = str(row[col]).strip()
                 case.masks[key] = str(value if Path(value).is_absolute() else (base / value).resolve())
+        for col in _LABELS:
+            if col in df.columns and not _empty(row[col]):
+                try:
+                    case.labels[col[-1]] = int(float(row[col]))
+                except ValueError:
+                    problems.append(f"{where}: {col} '{row[col]}' is not a label number")
         for col in _SEEDS:
             if col in df.columns and not _empty(row[col]):
                 try:

@@ -343,3 +343,36 @@ def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
 def iter_shards(out_dir: str | Path) -> Iterable[dict[str, Any]]:
     """The finished-case records of a run folder."""
     return _read_shards(Path(out_dir) / "shards").values()
+
+
+def run_dir_for(out: str | Path) -> tuple[Path, bool]:
+    """Where a CLI run keeps its shards: ``FEATURES.csv`` → ``FEATURES.run/`` beside it; a folder → itself."""
+    out = Path(out)
+    is_csv = out.suffix.lower() == ".csv"
+    return (out.with_name(out.stem + ".run") if is_csv else out), is_csv
+
+
+def publish(out: str | Path, result: CohortResult, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Put a finished run where the user asked: for ``FEATURES.csv`` copy the feature table there
+    with ``<stem>.provenance.json`` and (when cases failed) ``<stem>.failures.csv`` beside it.
+    Returns the one-line JSON summary the CLI prints."""
+    import shutil
+
+    out = Path(out)
+    _, is_csv = run_dir_for(out)
+    features = result.features_csv
+    if is_csv:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.features_csv, out)
+        features = out
+        out.with_name(out.stem + ".provenance.json").write_text(json.dumps(
+            {"alnpredictor": __version__, "run_dir": str(result.out_dir), "done": result.done,
+             "failed": result.failed, **provenance}, indent=2, default=str))
+        failures = out.with_name(out.stem + ".failures.csv")
+        if result.failed:
+            shutil.copyfile(result.failures_csv, failures)
+        elif failures.exists():
+            failures.unlink()
+    return {"features_csv": str(features), "failures_csv": str(result.failures_csv), "done": result.done,
+            "failed": result.failed, "resumed": result.skipped, "seconds": result.seconds,
+            "peak_worker_rss_mb": result.peak_worker_rss_mb}

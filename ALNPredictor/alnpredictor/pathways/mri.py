@@ -134,13 +134,16 @@ def process_case(case: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[s
     images = {seq: read_volume(path) for seq, path in case["images"].items()}
     if "T1C" not in images:
         raise InputError("MRI case without image_T1C")
-    ref_masks = {s: read_mask(case["masks"][s], reference=images["T1C"]) for s in ROI_OF if s in case.get("masks", {})}
+    labels = case.get("labels") or {}
+    # Empty masks are read as they are: extract_case names the ROI and applies on_roi_error.
+    ref_masks = {s: read_mask(case["masks"][s], reference=images["T1C"], label=labels.get(ROI_OF[s]), allow_empty=True)
+                 for s in ROI_OF if s in case.get("masks", {})}
     explicit = {}
     for key, path in case.get("masks", {}).items():
         if key in ROI_OF:
             continue
         roi, seq = key.split("_", 1)
-        explicit[(roi, seq)] = read_mask(path, reference=images[seq])
+        explicit[(roi, seq)] = read_mask(path, reference=images[seq], label=labels.get(roi), allow_empty=True)
     seeds = case.get("seeds", {})
     result = run_mri_case(
         images,

@@ -306,15 +306,11 @@ def run_extract(args) -> int:
     ``retry_failed``, ``quiet``. Beside a ``.csv`` output it writes ``<stem>.provenance.json``
     (deep weights or "untrained backbone", parameter file hash, versions) and, when cases failed,
     ``<stem>.failures.csv``. Exit code 0 when every case succeeded, 1 otherwise."""
-    import shutil
-
-    from alnpredictor import __version__
+    from alnpredictor.cohort.runner import publish, run_dir_for
 
     if not getattr(args, "manifest", None):
         raise InputError("the ultrasound pathway reads a manifest (--manifest CSV): case_id, image, mask or seed_ras")
-    out = Path(args.out)
-    is_csv = out.suffix.lower() == ".csv"
-    run_dir = out.with_name(out.stem + ".run") if is_csv else out
+    run_dir, _ = run_dir_for(args.out)
     result = extract_cohort(
         args.manifest,
         run_dir,
@@ -331,25 +327,8 @@ def run_extract(args) -> int:
         torch_threads=getattr(args, "torch_threads", None),
     )
     settings = json.loads((run_dir / "us-provenance.json").read_text())
-    if is_csv:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.features_csv, out)
-        provenance = {"pathway": "us", "alnpredictor": __version__, "manifest": str(args.manifest),
-                      "run_dir": str(run_dir), "done": result.done, "failed": result.failed, **settings}
-        out.with_name(out.stem + ".provenance.json").write_text(json.dumps(provenance, indent=2))
-        failures = out.with_name(out.stem + ".failures.csv")
-        if result.failed:
-            shutil.copyfile(result.failures_csv, failures)
-        elif failures.exists():
-            failures.unlink()
-    summary = {
-        "pathway": "us",
-        "features_csv": str(out if is_csv else result.features_csv),
-        "done": result.done,
-        "failed": result.failed,
-        "seconds": result.seconds,
-        "deep_backbone": settings["us_deep_backbone"],
-    }
+    summary = {"pathway": "us", **publish(args.out, result, {"pathway": "us", "manifest": str(args.manifest), **settings}),
+               "deep_backbone": settings["us_deep_backbone"]}
     print(json.dumps(summary))
     return 0 if result.failed == 0 else 1
 
