@@ -454,8 +454,7 @@ class ALNPredictorLogic(_LogicBase):
             raise ValueError(f"model '{model.name}' needs {len(missing)} feature(s) this study did not produce "
                              f"(e.g. {missing[:3]}): it was trained on other features or ROIs")
         prediction = model.predict_case({**{f: features[f] for f in model.features}, **values})
-        prediction["values"] = {name: (values.get(name) if name in values else features.get(name))
-                                for name in (prediction.get("points") or {})}
+        prediction["values"] = {**{k: values[k] for k in values}, **(prediction.get("values") or {})}
         prediction["clinical_warnings"] = warnings
         prediction["class"] = prediction.get("prediction")
         return prediction

@@ -266,6 +266,8 @@ class FittedModel:
             cls = int(prob >= self.cutoff)
             out["predicted_class"] = cls
             out["prediction"] = "metastasis" if cls else "no metastasis"
+        # What each predictor's points are read from: the signature score, the encoded clinical values.
+        out["values"] = {name: float(v) for name, v in zip(self.design_columns, x)}
         pts = self._points(xm)
         if pts is not None:
             out["points"] = pts[0]

@@ -165,9 +165,15 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
     rows = [[_para("Item", body), _para("Value", body)]]
     prob = pred.get("probability")
     rows.append([_para("ALNM probability", body), _para(_fmt(prob) if prob is not None else "—", body)])
-    if pred.get("interval"):
-        rows.append([_para("95% interval", body), _para(_fmt(pred["interval"]), body)])
-    rows.append([_para("Class at cut-off", body), _para(f"{pred.get('class', '—')} (cut-off {_fmt(pred.get('cutoff'))})", body)])
+    interval = pred.get("interval")
+    if isinstance(interval, Mapping) and interval.get("low") is not None:
+        level = int(round(100 * float(interval.get("level", 0.95))))
+        rows.append([_para(f"{level}% interval", body),
+                     _para(f"{_fmt(interval['low'])}–{_fmt(interval['high'])} ({interval.get('method', '')})", body)])
+    elif interval:
+        rows.append([_para("95% interval", body), _para(_fmt(interval), body)])
+    label = pred.get("class") or pred.get("prediction") or "—"
+    rows.append([_para("Class at cut-off", body), _para(f"{label} (cut-off {_fmt(pred.get('cutoff'))})", body)])
     if pred.get("total_points") is not None:
         rows.append([_para("Total nomogram points", body), _para(_fmt(pred.get("total_points"), 1), body)])
     story.append(Table(rows, style=grid, colWidths=[55 * mm, 110 * mm]))
@@ -175,7 +181,7 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
     if points:
         story.append(_para("Nomogram points per predictor", h2))
         prow = [[_para("Predictor", body), _para("Value", body), _para("Points", body)]]
-        values = pred.get("values") or {}
+        values = {**(report.get("clinical") or {}), **(pred.get("values") or {})}
         for name, pts in points.items():
             prow.append([_para(name, body), _para(_fmt(values.get(name)), body), _para(_fmt(pts, 1), body)])
         story.append(Table(prow, style=grid, colWidths=[70 * mm, 50 * mm, 45 * mm]))
@@ -189,6 +195,8 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
         story.append(_para("Segmentation and registration quality", h2))
         flat: list[tuple[str, Any]] = []
         _flatten("", quality, flat)
+        # Transform matrices and per-structure voxel counts stay in the JSON.
+        flat = [(k, v) for k, v in flat if not k.endswith(("transform", "structures", "seconds"))]
         story.append(Table([[_para(k, small), _para(v, small)] for k, v in flat[:40]], style=grid,
                            colWidths=[75 * mm, 90 * mm]))
     images = [p for p in report.get("key_images", []) if p and Path(p).is_file()]
