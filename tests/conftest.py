@@ -43,6 +43,15 @@ def breast1_label(cases_dir: Path) -> Path:
     return cases_dir / "breast1_label.nrrd"
 
 
+@pytest.fixture(scope="session")
+def breast1(breast1_image: Path, breast1_label: Path):
+    """breast1 as (image, binary tumor mask) read through the package's io."""
+    from alnpredictor.imaging.io import read_mask, read_volume
+
+    image = read_volume(breast1_image)
+    return image, read_mask(breast1_label, image)
+
+
 @pytest.fixture()
 def slicer_scene():
     """A real, empty MRML scene with the module logics registered (headless slicer-core)."""

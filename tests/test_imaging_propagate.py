@@ -12,9 +12,10 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import dice
 
 from alnpredictor.errors import GeometryError, MaskError, RegistrationError
-from alnpredictor.imaging.io import read_mask, read_segmentation, read_volume, write_mask, write_segmentation
+from alnpredictor.imaging.io import read_mask, read_segmentation, write_mask, write_segmentation
 from alnpredictor.imaging.preprocess import resample_mask
 from alnpredictor.imaging.propagate import propagate_masks, rotation_angle_deg
 from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
@@ -22,17 +23,6 @@ from alnpredictor.imaging.simulate import image_center, random_rigid_motion, sim
 N_TRANSFORMS = 10
 
 
-def dice(a: sitk.Image, b: sitk.Image) -> float:
-    x = sitk.GetArrayViewFromImage(a) > 0
-    y = sitk.GetArrayViewFromImage(b) > 0
-    return float(2 * (x & y).sum() / (x.sum() + y.sum()))
-
-
-@pytest.fixture(scope="module")
-def breast1(breast1_image, breast1_label):
-    image = read_volume(breast1_image)
-    label = read_mask(breast1_label, image)
-    return image, label
 
 
 @pytest.fixture(scope="module")

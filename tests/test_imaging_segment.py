@@ -11,10 +11,11 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import dice
 
 from alnpredictor.errors import InputError, SegmentationError
 from alnpredictor.imaging.coords import ras_lps
-from alnpredictor.imaging.io import ImageDimensionError, read_mask, read_segmentation, read_volume
+from alnpredictor.imaging.io import ImageDimensionError, read_mask, read_segmentation
 from alnpredictor.imaging.segment import (
     SeedOutsideImageError,
     SegmentationLeakError,
@@ -25,10 +26,6 @@ from alnpredictor.imaging.segment import (
 MIN_DICE = 0.75
 
 
-def dice(a, b) -> float:
-    x = (sitk.GetArrayViewFromImage(a) if isinstance(a, sitk.Image) else np.asarray(a)) > 0
-    y = (sitk.GetArrayViewFromImage(b) if isinstance(b, sitk.Image) else np.asarray(b)) > 0
-    return float(2 * (x & y).sum() / (x.sum() + y.sum()))
 
 
 def centroid_ras(mask: sitk.Image, slice_index: int | None = None) -> list[float]:
@@ -38,13 +35,6 @@ def centroid_ras(mask: sitk.Image, slice_index: int | None = None) -> list[float
         idx = idx[idx[:, 0] == slice_index]
     c = idx[:, ::-1].mean(axis=0)
     return [float(v) for v in ras_lps(np.array(mask.TransformContinuousIndexToPhysicalPoint(c.tolist())))]
-
-
-@pytest.fixture(scope="module")
-def breast1(breast1_image, breast1_label):
-    image = read_volume(breast1_image)
-    label = read_mask(breast1_label, image)
-    return image, label
 
 
 @pytest.fixture(scope="module")

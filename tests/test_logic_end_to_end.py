@@ -124,7 +124,7 @@ def test_segment_then_predict_then_report(logic, slicer_scene, study, tmp_path):
     key = sitk.GetArrayFromImage(sitk.ReadImage(out["key_images"][0]))
     assert key.std() > 20
     assert out["nomogram"] and sitk.GetArrayFromImage(sitk.ReadImage(out["nomogram"])).std() > 10
-    data = json.loads(open(out["json"]).read())
+    data = json.loads(open(out["json"], encoding="utf-8").read())
     assert data["identifiers"] is None and data["prediction"]["probability"] == pred["probability"]
 
     out = logic.exportReport(str(tmp_path / "report-ids"), restored, model, t1c, seg2, features=features,

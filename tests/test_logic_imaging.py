@@ -8,16 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import dice
 
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.imaging.io import ImageDimensionError
 from alnpredictor.imaging.segment import SeedOutsideImageError
 from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
-
-
-def dice(a, b) -> float:
-    a, b = np.asarray(a) > 0, np.asarray(b) > 0
-    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
 
 
 @pytest.fixture()

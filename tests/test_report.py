@@ -53,7 +53,7 @@ def test_pdf_and_json_escape_user_strings_and_hide_identifiers(breast1, tmp_path
     shown = build_report(_prediction(), card, identifiers=ids, include_identifiers=True, key_images=images,
                          features={"DL_1": 0.5, "US_bad": float("nan")})
     write_json_report(shown, tmp_path / "r.json")
-    data = json.loads((tmp_path / "r.json").read_text())
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert data["identifiers"]["study_id"] == "ACC-123"
     assert data["features"]["US_bad"] is None  # NaN never reaches JSON
     write_pdf_report(shown, tmp_path / "r.pdf")

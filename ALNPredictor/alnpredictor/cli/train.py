@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         path = Path(args.feature_list)
         if not path.is_file():
             raise InputError(f"feature list not found: {path}")
-        opts["features"] = [t.strip() for t in path.read_text().splitlines() if t.strip()]
+        opts["features"] = [t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
     if args.icc_keep:
         opts["icc_keep"] = args.icc_keep
     if args.choice:

@@ -67,22 +67,22 @@ def get_pool(workers: int) -> ProcessPoolExecutor:
         return _pool
 
 
-def discard_pool() -> None:
-    """Drop a pool that failed (a worker died); the next call starts a fresh one."""
+def _stop_pool(wait: bool) -> None:
     global _pool, _pool_workers
     with _lock:
         if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool.shutdown(wait=wait, cancel_futures=True)
         _pool, _pool_workers = None, 0
+
+
+def discard_pool() -> None:
+    """Drop a pool that failed (a worker died); the next call starts a fresh one."""
+    _stop_pool(wait=False)
 
 
 def shutdown_workers() -> None:
     """Stop the shared pool's processes (they are restarted on demand)."""
-    global _pool, _pool_workers
-    with _lock:
-        if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
-        _pool, _pool_workers = None, 0
+    _stop_pool(wait=True)
 
 
 atexit.register(shutdown_workers)

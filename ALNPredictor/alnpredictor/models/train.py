@@ -70,7 +70,7 @@ def _read_keep_list(keep: Any) -> list[str]:
         path = Path(keep)
         if not path.is_file():
             raise InputError(f"ICC keep-list not found: {path}")
-        text = path.read_text().splitlines()
+        text = path.read_text(encoding="utf-8").splitlines()
         if text and "," in text[0]:
             table = pd.read_csv(path)
             col = next((c for c in table.columns if str(c).lower() in ("feature", "name")), None)

@@ -85,7 +85,7 @@ def write_json_report(report: Mapping[str, Any], path: str | Path) -> Path:
     """Write the report dict as JSON (UTF-8, NaN-free)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(report), indent=2, ensure_ascii=False, allow_nan=False))
+    path.write_text(json.dumps(_clean(report), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     return path
 
 
