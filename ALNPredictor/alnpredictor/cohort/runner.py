@@ -80,13 +80,16 @@ def process_one(case: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any
     with timing and the worker's peak resident memory.
     """
     start = time.perf_counter()
-    threads = int(settings.get("threads_per_worker", 0) or 0)
-    if threads > 0:  # N worker processes x M library threads must not oversubscribe the cores
-        import SimpleITK as sitk
-        from threadpoolctl import threadpool_limits
+    # A fixed number of library threads per case: ITK's multi-threaded registration and N4 give
+    # results that depend (in the last bits) on the thread count, so the same case must see the
+    # same count whatever the number of workers or the executor (and a resumed run with other
+    # --workers must reproduce a clean run). Parallelism comes from the worker processes.
+    threads = int(settings.get("threads_per_worker", 1) or 1)
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
 
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-        threadpool_limits(threads)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    threadpool_limits(threads)
     try:
         module_name, func_name = PROCESSORS[case["pathway"]]
         func = getattr(importlib.import_module(module_name), func_name)
@@ -216,8 +219,7 @@ def run_cohort(
     mf = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     settings = dict(settings or {})
     settings.setdefault("cache_dir", str(out / "cache"))
-    if dask is None and workers > 1:
-        settings.setdefault("threads_per_worker", max(1, (os.cpu_count() or 1) // workers))
+    settings.setdefault("threads_per_worker", 1)
 
     for cid, msgs in mf.case_problems.items():
         print(f"case {cid}: " + "; ".join(msgs), file=sys.stderr)
