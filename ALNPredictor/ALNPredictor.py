@@ -500,14 +500,10 @@ class ALNPredictorLogic(_LogicBase):
     def nomogramImage(self, model, values: dict, path: str):
         """PNG of the model's nomogram with this patient's points marked (None for models
         without a points scale, e.g. SVM signatures)."""
-        from alnpredictor.errors import InputError
-        from alnpredictor.report.figures import nomogram_figure, save_figure
+        from alnpredictor.report.export import nomogram_png
 
-        try:
-            figure = nomogram_figure(model, values)
-        except InputError:
-            return None
-        return str(save_figure(figure, os.path.splitext(path)[0])[0])
+        png = nomogram_png(model, values, path)
+        return str(png) if png else None
 
     def predictMRI(self, t1cNode, t2Node, adcNode, segmentationNode, modelPath: str, clinical: dict | None = None,
                    progress=None, tableNode=None, **extractOptions) -> dict:
@@ -556,23 +552,13 @@ class ALNPredictorLogic(_LogicBase):
 
         Identifiers are written only with ``includeIdentifiers``; user text is escaped.
         """
-        from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
-        from alnpredictor.report.keyimages import render_key_images
+        from alnpredictor.report.export import export_patient_report
 
-        os.makedirs(outDir, exist_ok=True)
-        image = self.imageFromVolumeNode(volumeNode)
-        keyImages = render_key_images(image, self.masksFromSegmentation(segmentationNode, volumeNode), outDir,
-                                      label=volumeNode.GetName() if includeIdentifiers else "reference image")
-        values = {**(features or {}), **(prediction.get("values") or {})}
-        nomogram = self.nomogramImage(model, values, os.path.join(outDir, "nomogram.png")) if model is not None else None
-        card = model.card if model is not None else {}
-        used = {f: (features or {}).get(f) for f in (model.features if model is not None else [])}
-        report = build_report(prediction, card, features=used, clinical=clinical, identifiers=identifiers,
-                              include_identifiers=includeIdentifiers, key_images=keyImages,
-                              nomogram_image=nomogram, quality=quality)
-        pdf = write_pdf_report(report, os.path.join(outDir, "ALNPredictor-report.pdf"))
-        js = write_json_report(report, os.path.join(outDir, "ALNPredictor-report.json"))
-        return {"pdf": str(pdf), "json": str(js), "key_images": [str(p) for p in keyImages], "nomogram": nomogram}
+        return export_patient_report(
+            outDir, prediction, model, self.imageFromVolumeNode(volumeNode),
+            self.masksFromSegmentation(segmentationNode, volumeNode), features=features, clinical=clinical,
+            identifiers=identifiers, include_identifiers=includeIdentifiers, quality=quality,
+            image_label=volumeNode.GetName() if includeIdentifiers else "reference image")
 
 
 def _any(mask) -> bool:

@@ -149,9 +149,7 @@ def _report_one(out: Path, manifest: Path, tests: dict[str, pd.DataFrame], model
     from alnpredictor.cohort.manifest import load_manifest
     from alnpredictor.imaging.io import read_volume
     from alnpredictor.pathways.mri import run_mri_case
-    from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
-    from alnpredictor.report.figures import nomogram_figure, save_figure
-    from alnpredictor.report.keyimages import render_key_images
+    from alnpredictor.report.export import export_patient_report
 
     site = next(iter(tests))
     row = tests[site].iloc[0]
@@ -160,15 +158,11 @@ def _report_one(out: Path, manifest: Path, tests: dict[str, pd.DataFrame], model
     result = run_mri_case(images, seeds_ras={k: v for k, v in case.seeds.items() if k in ("tumor", "nodes")},
                           cache_dir=str(out / "extract" / "cache"), n4_iterations=DEMO_N4_ITERATIONS,
                           on_roi_error="nan")
-    folder = out / "report"
-    key_images = render_key_images(images["T1C"], {"tumor": result.masks[("T", "T1C")],
-                                                   "nodes": result.masks[("L", "T1C")]}, folder)
     values = {**{k: row[k] for k in feats}, **case.clinical}
     nomogram = models["nomogram"]
-    prediction = nomogram.predict_case(values)
-    nomo_png = save_figure(nomogram_figure(nomogram, values, title="Radiomic nomogram (demo)"), folder / "nomogram")[0]
-    card = nomogram.card
-    report = build_report(prediction, card, features={k: float(row[k]) for k in nomogram.features if k in row},
-                          clinical=case.clinical, identifiers={"case_id": case.case_id}, include_identifiers=False,
-                          key_images=key_images, nomogram_image=nomo_png, quality=result.quality, demo=True)
-    return {"pdf": write_pdf_report(report, folder / "report.pdf"), "json": write_json_report(report, folder / "report.json")}
+    paths = export_patient_report(
+        out / "report", nomogram.predict_case(values), nomogram, images["T1C"],
+        {"tumor": result.masks[("T", "T1C")], "nodes": result.masks[("L", "T1C")]},
+        features={k: float(row[k]) for k in feats}, clinical=case.clinical, identifiers={"case_id": case.case_id},
+        include_identifiers=False, quality=result.quality, image_label="T1C", demo=True, stem="report")
+    return {"pdf": paths["pdf"], "json": paths["json"]}
