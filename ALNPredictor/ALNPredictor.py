@@ -144,10 +144,6 @@ class ALNPredictorLogic(_LogicBase):
         """The module's parameter node wrapper (inside the app)."""
         return ALNPredictorParameterNode(super().getParameterNode())
 
-    # -- module logics --------------------------------------------------------------------------
-    def _moduleLogic(self, name: str):
-        return getattr(slicer.modules, name.lower()).logic()
-
     # -- volumes --------------------------------------------------------------------------------
     def volumeNodeFromImage(self, image, name: str, node=None):
         """Create (or update) a ``vtkMRMLScalarVolumeNode`` from a 3-D SimpleITK image.

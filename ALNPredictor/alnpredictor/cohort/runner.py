@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -340,11 +340,6 @@ def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     # repr-exact floats: a resumed run must produce byte-identical features.csv
     df.to_csv(tmp, index=False, float_format=None)
     os.replace(tmp, path)
-
-
-def iter_shards(out_dir: str | Path) -> Iterable[dict[str, Any]]:
-    """The finished-case records of a run folder."""
-    return _read_shards(Path(out_dir) / "shards").values()
 
 
 def run_dir_for(out: str | Path) -> tuple[Path, bool]:
