@@ -973,7 +973,7 @@ if IN_SLICER_APP:
 
             from alnpredictor.config import shared_data
             from alnpredictor.imaging.coords import ras_lps
-            from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
+            from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
             from alnpredictor.models import save_bundle, train_model
 
             logic = ALNPredictorLogic()

@@ -1,7 +1,7 @@
 """Cohort benchmark: throughput of the resumable runner with 1 and 2 local workers (scaling
 efficiency), a Dask ``LocalCluster`` against the local pool, and peak memory per worker.
 
-One synthetic multi-centre cohort (``alnpredictor.demo.synthetic_mri``, 8 patients, seeds as a
+One synthetic multi-centre cohort (``alnpredictor.synthetic.mri_cohort``, 8 patients, seeds as a
 user would click them) runs through the full MRI pathway (grow-cut → registration → N4 →
 PyRadiomics ``mri-yu2021``) three times into fresh folders; every run computes every case.
 Reference for the scaling figure: the 1-worker run of the same cohort in this process.
@@ -32,7 +32,7 @@ def _run(manifest: Path, out: Path, **kw) -> dict:
 def run(results: dict) -> None:
     from distributed import Client, LocalCluster
 
-    from alnpredictor.demo.synthetic_mri import make_cohort, write_patients
+    from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
 
     with tempfile.TemporaryDirectory(prefix="alnpredictor-bench-cohort-") as tmp:
         tmp = Path(tmp)

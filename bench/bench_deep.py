@@ -33,7 +33,7 @@ def run(results: dict) -> None:
 
     from alnpredictor.features import deep
     from alnpredictor.features.ultrasound import intensity_features, lbp_features, morphology_features
-    from alnpredictor.pathways.us_synthetic import generate_cohort
+    from alnpredictor.synthetic.us_cohort import generate_cohort
 
     logging.getLogger("alnpredictor.features.deep").setLevel(logging.ERROR)  # untrained-backbone notice
     cases = generate_cohort(N_IMAGES, seed=1)

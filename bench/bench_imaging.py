@@ -97,7 +97,7 @@ def _bench_propagation(image, lesion, out: dict) -> None:
     import SimpleITK as sitk
 
     from alnpredictor.imaging.propagate import propagate_masks
-    from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
+    from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
     rng = np.random.default_rng(3)
     motion = random_rigid_motion(rng, image_center(image), 4.0, 3.0)
@@ -129,7 +129,7 @@ def run(results: dict) -> None:
 
     import SimpleITK as sitk
 
-    from alnpredictor.imaging.simulate import synthetic_volume
+    from alnpredictor.synthetic.motion import synthetic_volume
 
     logging.getLogger("alnpredictor").setLevel(logging.ERROR)
     out: dict = {"threads": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()}

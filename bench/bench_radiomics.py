@@ -1,6 +1,6 @@
 """Radiomics benchmark: plain PyRadiomics vs our exact cropped parallel extraction, same study.
 
-The study is the realistic synthetic MRI patient of ``alnpredictor.features.phantom`` (T1C
+The study is the realistic synthetic MRI patient of ``alnpredictor.synthetic.mri_study`` (T1C
 448×448×160, T2 512×512×60, ADC 224×224×40, float32 as after N4; tumour and node ROIs on every
 sequence), written once to NRRD files. Every variant then runs in its own fresh Python process
 that reads those files, so each process's peak memory (``ru_maxrss``) is its own:
@@ -133,7 +133,7 @@ def run(results: dict) -> None:
     """``make bench`` entry point."""
     import SimpleITK as sitk
 
-    from alnpredictor.features.phantom import make_study
+    from alnpredictor.synthetic.mri_study import make_study
 
     with tempfile.TemporaryDirectory(prefix="aln-bench-radiomics-") as tmp:
         folder = Path(tmp)

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from alnpredictor.cohort.runner import case_key, run_cohort
-from alnpredictor.demo.synthetic_mri import make_cohort, write_patients
+from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
 
 SETTINGS = {"params": "pyradiomics-baseline", "n4": True, "register": True, "on_roi_error": "nan"}
 

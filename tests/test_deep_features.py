@@ -12,7 +12,7 @@ import torchvision
 
 from alnpredictor.errors import InputError, MaskError
 from alnpredictor.features import deep
-from alnpredictor.pathways.us_synthetic import generate_cohort
+from alnpredictor.synthetic.us_cohort import generate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 from alnpredictor.cli import main
 from alnpredictor.errors import InputError
 from alnpredictor.features import deep, finetune
-from alnpredictor.pathways.us_synthetic import generate_cohort, write_cohort
+from alnpredictor.synthetic.us_cohort import generate_cohort, write_cohort
 
 #: tiny and fast: 64-pixel inputs, 8 training + 4 validation crops, one optimizer step per epoch
 CFG = dict(batch_size=8, input_size=64, seed=3)

@@ -17,7 +17,7 @@ from alnpredictor.imaging.preprocess import (
     resample_to,
     zscore,
 )
-from alnpredictor.imaging.simulate import synthetic_volume
+from alnpredictor.synthetic.motion import synthetic_volume
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from alnpredictor.errors import GeometryError, MaskError, RegistrationError
 from alnpredictor.imaging.io import read_mask, read_segmentation, write_mask, write_segmentation
 from alnpredictor.imaging.preprocess import resample_mask
 from alnpredictor.imaging.propagate import propagate_masks, rotation_angle_deg
-from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
+from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
 N_TRANSFORMS = 10
 

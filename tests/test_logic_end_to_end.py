@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from alnpredictor.errors import ClinicalDataError
 from alnpredictor.imaging.coords import ras_lps
-from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
+from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 from alnpredictor.models import save_bundle, train_model
 
 PARAMS = "pyradiomics-baseline"  # original features only: keeps the test fast; the demo runs mri-yu2021

@@ -13,7 +13,7 @@ from helpers import dice
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.imaging.io import ImageDimensionError
 from alnpredictor.imaging.segment import SeedOutsideImageError
-from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
+from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
 
 @pytest.fixture()

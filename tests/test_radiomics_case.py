@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from alnpredictor.features.phantom import make_study
+from alnpredictor.synthetic.mri_study import make_study
 from alnpredictor.features.radiomics import ROIS, SEQUENCES, extract_case, extract_roi, load_params
 
 PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "Wavelet": {}},

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from alnpredictor.cli import main
-from alnpredictor.features.phantom import make_study
+from alnpredictor.synthetic.mri_study import make_study
 from alnpredictor.features.radiomics import extract_case
 
 PARAMS_YAML = """

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from radiomics import featureextractor, imageoperations
 
 from alnpredictor.features import crop as crop_mod
-from alnpredictor.features.phantom import make_study
+from alnpredictor.synthetic.mri_study import make_study
 from alnpredictor.features.radiomics import (
     extract_case,
     extract_roi,

@@ -9,7 +9,7 @@ from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
 from alnpredictor.features.ultrasound import intensity_features, lbp_features
-from alnpredictor.pathways.us_synthetic import generate_cohort
+from alnpredictor.synthetic.us_cohort import generate_cohort
 
 
 def disk(shape=(200, 200), centre=(80, 100), r=25):

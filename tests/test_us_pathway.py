@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from alnpredictor.errors import InputError
 from alnpredictor.features import deep
 from alnpredictor.pathways import us
-from alnpredictor.pathways.us_synthetic import generate_cohort, to_sitk, write_cohort
+from alnpredictor.synthetic.us_cohort import generate_cohort, to_sitk, write_cohort
 
 
 @pytest.fixture(scope="module")

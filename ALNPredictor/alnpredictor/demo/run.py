@@ -1,6 +1,6 @@
 """``alnpredictor demo``: the whole product on built-in synthetic data.
 
-1. generate a synthetic three-site MRI cohort (``demo.synthetic_mri``; seeds placed as a user
+1. generate a synthetic three-site MRI cohort (``synthetic.mri_cohort``; seeds placed as a user
    would click them);
 2. run the cohort pipeline on it (grow-cut → propagation with registration → N4 → PyRadiomics,
    resumable, in parallel processes);
@@ -54,7 +54,7 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
     from tqdm.auto import tqdm
 
     from alnpredictor.cohort.runner import run_cohort
-    from alnpredictor.demo.synthetic_mri import make_cohort, write_patients
+    from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
     from alnpredictor.models import save_bundle, train_model, validate
     from alnpredictor.report.figures import validation_figures
 
