@@ -973,8 +973,8 @@ if IN_SLICER_APP:
 
             from alnpredictor.config import shared_data
             from alnpredictor.imaging.coords import ras_lps
-            from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
             from alnpredictor.models import save_bundle, train_model
+            from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
             logic = ALNPredictorLogic()
             t1c = logic.loadVolume(str(shared_data("pyradiomics-cases", "breast1_image.nrrd")), "T1C")

@@ -16,8 +16,8 @@ from pypdf import PdfReader
 
 from alnpredictor.errors import ClinicalDataError
 from alnpredictor.imaging.coords import ras_lps
-from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 from alnpredictor.models import save_bundle, train_model
+from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
 PARAMS = "pyradiomics-baseline"  # original features only: keeps the test fast; the demo runs mri-yu2021
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from alnpredictor.synthetic.mri_study import make_study
 from alnpredictor.features.radiomics import ROIS, SEQUENCES, extract_case, extract_roi, load_params
+from alnpredictor.synthetic.mri_study import make_study
 
 PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "Wavelet": {}},
           "featureClass": {"firstorder": None, "glszm": None, "shape": None}}

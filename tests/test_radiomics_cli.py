@@ -11,8 +11,8 @@ import pytest
 import SimpleITK as sitk
 
 from alnpredictor.cli import main
-from alnpredictor.synthetic.mri_study import make_study
 from alnpredictor.features.radiomics import extract_case
+from alnpredictor.synthetic.mri_study import make_study
 
 PARAMS_YAML = """
 setting: {binWidth: 25, label: 1}

@@ -16,7 +16,6 @@ import SimpleITK as sitk
 from radiomics import featureextractor, imageoperations
 
 from alnpredictor.features import crop as crop_mod
-from alnpredictor.synthetic.mri_study import make_study
 from alnpredictor.features.radiomics import (
     extract_case,
     extract_roi,
@@ -25,6 +24,7 @@ from alnpredictor.features.radiomics import (
     mask_hash,
     prefixed,
 )
+from alnpredictor.synthetic.mri_study import make_study
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 

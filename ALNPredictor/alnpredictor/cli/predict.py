@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import json
 
+    from alnpredictor.jsonsafe import json_safe
     from alnpredictor.models import resolve_model
-    from alnpredictor.models.bundle import _plain
     from alnpredictor.models.design import read_table
 
     model = resolve_model(args.model)
@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
         res = model.predict_case(table.iloc[[i]])
         res["row"] = i
         cases.append(res)
-    print(json.dumps(_plain(cases[0] if len(cases) == 1 else cases), indent=2))
+    print(json.dumps(json_safe(cases[0] if len(cases) == 1 else cases), indent=2))
     if args.nomogram:
         from alnpredictor.report.figures import nomogram_figure, save_figure
 

@@ -38,8 +38,8 @@ def _run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from alnpredictor.jsonsafe import json_safe
     from alnpredictor.models import compare_models, resolve_model, validate
-    from alnpredictor.models.bundle import _plain
     from alnpredictor.models.design import read_table
     from alnpredictor.models.labels import parse_label_value
 
@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_plain(res), indent=2))
+        out.write_text(json.dumps(json_safe(res), indent=2))
         print(f"results written to {out}")
     if args.plots:
         from alnpredictor.report.figures import validation_figures

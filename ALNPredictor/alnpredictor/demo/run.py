@@ -54,9 +54,9 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
     from tqdm.auto import tqdm
 
     from alnpredictor.cohort.runner import run_cohort
-    from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
     from alnpredictor.models import save_bundle, train_model, validate
     from alnpredictor.report.figures import validation_figures
+    from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
 
     t_start = time.perf_counter()
     out = Path(out_dir).resolve()

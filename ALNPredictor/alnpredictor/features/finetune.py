@@ -27,6 +27,7 @@ import numpy as np
 
 from alnpredictor.errors import InputError
 from alnpredictor.features import deep
+from alnpredictor.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def finetune(
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         saved = state.get("config", {})
         for key in ("batch_size", "lr", "input_size", "seed", "monitor"):
-            if saved.get(key) != _jsonable(asdict(cfg))[key]:
+            if saved.get(key) != json_safe(asdict(cfg))[key]:
                 raise InputError(
                     f"checkpoint {ckpt_path} was made with {key}={saved.get(key)!r}, not {getattr(cfg, key)!r}; "
                     "use the same settings, another --checkpoint-dir, or --no-resume"
@@ -273,7 +274,7 @@ def finetune(
                     "best_loss": best[1],
                     "best_epoch": best_epoch,
                     "history": history,
-                    "config": _jsonable(asdict(cfg)),
+                    "config": json_safe(asdict(cfg)),
                 },
                 ckpt_path,
             )
@@ -283,7 +284,7 @@ def finetune(
     meta = {
         "recipe": "liu2024 fine-tuning: ResNet50 2-class head, Adam, cross-entropy, flips/rotation/"
         "random resized crop/colour jitter, best-on-validation epoch",
-        "config": _jsonable(asdict(cfg)),
+        "config": json_safe(asdict(cfg)),
         "init_weights": Path(init_weights).name if init_weights else deep.UNTRAINED,
         "n_train": int(len(y_train)),
         "n_val": int(len(y_val)),
@@ -302,10 +303,6 @@ def _nullcontext():
     import contextlib
 
     return contextlib.nullcontext()
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
 def split_train_validation(labels, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

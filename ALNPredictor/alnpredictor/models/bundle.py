@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from alnpredictor.errors import ModelBundleError
+from alnpredictor.jsonsafe import json_safe
 from alnpredictor.models.fitted import SCHEMA, SCHEMA_VERSION, FittedModel
 from alnpredictor.models.svm import SKOPS_ALLOWED_TYPES
 
@@ -33,26 +30,6 @@ MODEL_JSON = "model.json"
 ESTIMATOR_FILE = "estimator.skops"
 SIGNATURE_FILE = "signature.skops"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-
-
-def _plain(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars/arrays to Python, NaN/inf to None, tuples to lists."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if obj is None or isinstance(obj, (int, str)):
-        return obj
-    return str(obj)
 
 
 def canonical_json(doc: dict) -> bytes:
@@ -93,7 +70,7 @@ def save_bundle(model: FittedModel, path: str | Path) -> Path:
             data = sio.dumps(model.signature_estimator)
             (tmp / SIGNATURE_FILE).write_bytes(data)
             files[SIGNATURE_FILE] = sha256(data)
-        doc = _plain({k: v for k, v in model.spec.items() if k not in ("files", "integrity")})
+        doc = json_safe({k: v for k, v in model.spec.items() if k not in ("files", "integrity")})
         doc["files"] = files
         doc["integrity"] = {"algorithm": "sha256", "digest": sha256(canonical_json(doc))}
         (tmp / MODEL_JSON).write_bytes(canonical_json(doc))

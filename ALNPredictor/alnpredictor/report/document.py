@@ -11,37 +11,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 from alnpredictor import __version__
+from alnpredictor.jsonsafe import json_safe
 
 RESEARCH_STATEMENT = (
     "Research software. This prediction has not been cleared for clinical use and must not be used "
     "for diagnosis or treatment decisions."
 )
 DEMO_STATEMENT = "Demonstration model trained on synthetic data: the numbers illustrate the tool, not a patient."
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf → None, numpy scalars → Python, paths → str."""
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            value = value.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def build_report(
@@ -65,7 +47,7 @@ def build_report(
     :param quality: segmentation / registration quality figures to show.
     """
     statement = RESEARCH_STATEMENT + (" " + DEMO_STATEMENT if demo or model_card.get("demo") else "")
-    return _clean({
+    return json_safe({
         "title": "ALNPredictor — axillary lymph node metastasis prediction",
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "software": {"alnpredictor": __version__},
@@ -85,7 +67,7 @@ def write_json_report(report: Mapping[str, Any], path: str | Path) -> Path:
     """Write the report dict as JSON (UTF-8, NaN-free)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(report), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    path.write_text(json.dumps(json_safe(report), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     return path
 
 
@@ -126,7 +108,7 @@ def _summarise(value: Any, max_items: int = 12, max_chars: int = 600) -> Any:
     elif isinstance(value, (list, tuple)):
         value = ", ".join(_fmt(v) for v in value)
     elif isinstance(value, Mapping):
-        value = json.dumps(_clean(value), default=str)
+        value = json.dumps(json_safe(value), default=str)
     if isinstance(value, str) and len(value) > max_chars:
         value = value[:max_chars] + " …"
     return value
