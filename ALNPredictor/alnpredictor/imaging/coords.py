@@ -39,8 +39,3 @@ def set_geometry_from_ijk_to_ras(image: sitk.Image, ijk_to_ras: np.ndarray) -> s
     image.SetOrigin(tuple(float(v) for v in ras_lps(m[:3, 3])))
     return image
 
-
-def ras_to_index(image: sitk.Image, ras: np.ndarray | list | tuple) -> tuple[int, ...]:
-    """Nearest voxel index (x, y, z) of a RAS point; no bounds check."""
-    lps = ras_lps(ras)
-    return image.TransformPhysicalPointToIndex(tuple(float(v) for v in lps[: image.GetDimension()]))

@@ -208,10 +208,6 @@ def propagate_masks(
     return result
 
 
-def propagate_mask(reference: sitk.Image, moving: sitk.Image, mask: sitk.Image, **kw) -> sitk.Image:
-    """One mask (see :func:`propagate_masks`); returns it on ``moving``'s grid."""
-    return propagate_masks(reference, moving, {"mask": mask}, **kw).masks["mask"]
-
 
 # --------------------------------------------------------------------------------------------
 # internals
