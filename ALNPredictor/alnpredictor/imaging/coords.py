@@ -1,5 +1,6 @@
 """The one coordinate rule: user-facing points are RAS millimetres (Slicer markups), files and
-SimpleITK images are LPS. :func:`ras_lps` is the single conversion (it is its own inverse)."""
+SimpleITK images are LPS. :func:`ras_lps` is the single conversion (it is its own inverse).
+:class:`VoxelGrid` maps continuous voxel indices to physical (LPS) points and back."""
 
 from __future__ import annotations
 
@@ -39,3 +40,39 @@ def set_geometry_from_ijk_to_ras(image: sitk.Image, ijk_to_ras: np.ndarray) -> s
     image.SetOrigin(tuple(float(v) for v in ras_lps(m[:3, 3])))
     return image
 
+
+class VoxelGrid:
+    """Index ↔ physical (LPS) mapping of a 3-D image, vectorised, in (x, y, z) order."""
+
+    def __init__(self, image: sitk.Image) -> None:
+        self.size = np.array(image.GetSize())
+        self.spacing = np.array(image.GetSpacing(), float)
+        self.origin = np.array(image.GetOrigin(), float)
+        self.direction = np.array(image.GetDirection(), float).reshape(3, 3)
+        self.index_to_lps = self.direction @ np.diag(self.spacing)
+        self.lps_to_index = np.linalg.inv(self.index_to_lps)
+
+    def to_index(self, lps: np.ndarray) -> np.ndarray:
+        """Continuous (x, y, z) indices of LPS points (..., 3)."""
+        return (np.asarray(lps, float) - self.origin) @ self.lps_to_index.T
+
+    def to_lps(self, index: np.ndarray) -> np.ndarray:
+        """LPS points of continuous (x, y, z) indices (..., 3)."""
+        return np.asarray(index, float) @ self.index_to_lps.T + self.origin
+
+    @property
+    def flat_axes(self) -> list[int]:
+        """Axes (x=0, y=1, z=2) of size 1: one for a single-slice (2-D) image."""
+        return [i for i in range(3) if self.size[i] == 1]
+
+    def ras_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """RAS bounding box (min, max) of the image, voxel edges included."""
+        corners = np.array([[x, y, z] for x in (-0.5, self.size[0] - 0.5) for y in (-0.5, self.size[1] - 0.5)
+                            for z in (-0.5, self.size[2] - 0.5)])
+        ras = ras_lps(self.to_lps(corners))
+        return ras.min(0), ras.max(0)
+
+    def contains(self, index: np.ndarray) -> np.ndarray:
+        """Whether continuous (x, y, z) indices (..., 3) fall inside the image (voxel edges included)."""
+        index = np.asarray(index, float)
+        return np.all(index >= -0.5, axis=-1) & np.all(index <= self.size - 0.5, axis=-1)

@@ -11,9 +11,14 @@ Two properties of the filter shape this wrapper:
   one replicated voxel on each side (a single-slice ultrasound image becomes 3 identical
   slices; the face slices cannot carry paths, so the middle slice gets a pure 2-D result);
 * spacing matters only for the optional distance penalty ("seed locality").
+
+:func:`engine_version` names the build of the filter that runs (recorded in provenance), and
+:func:`grow_cut_box` is Slicer's rule for the region grow-cut works in.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -64,3 +69,34 @@ def grow_cut(
         raise SegmentationError("grow-cut produced no output (region too small?): place seeds further apart")
     result = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(lab.shape)
     return result[1:-1, 1:-1, 1:-1].astype(np.int16)
+
+
+def grow_cut_box(size: np.ndarray, lo: np.ndarray, hi: np.ndarray, ratio: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Slicer's region rule: the seeds' (x, y, z) index box grown by ``ratio`` of its size (at
+    least 3 voxels) on each side, clipped to an image of ``size`` voxels; inclusive bounds."""
+    margin = np.maximum(3, np.floor(ratio * (hi - lo)))
+    lo = np.clip(lo - margin, 0, size - 1).astype(int)
+    hi = np.clip(hi + margin, 0, size - 1).astype(int)
+    return lo, hi
+
+
+@functools.lru_cache(maxsize=1)
+def engine_version() -> str:
+    """The build of ``vtkImageGrowCutSegment`` in this process, e.g.
+    ``"vtkImageGrowCutSegment (slicer-core 5.13.31053.0, VTK 9.6.2)"``; inside the Slicer
+    application, Slicer's own version comes first."""
+    from importlib import metadata
+
+    import slicer
+    import vtk
+
+    parts = []
+    app = getattr(slicer, "app", None)
+    if app is not None and getattr(app, "applicationVersion", None):
+        parts.append(f"Slicer {app.applicationVersion}")
+    try:
+        parts.append(f"slicer-core {metadata.version('slicer-core')}")
+    except metadata.PackageNotFoundError:
+        pass
+    parts.append(f"VTK {vtk.vtkVersion.GetVTKVersion()}")
+    return f"vtkImageGrowCutSegment ({', '.join(parts)})"
