@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "segment", help="grow-cut segmentation of the tumor / nodes from seed points (RAS mm)",
         description="Segment a structure from one or more seed points with Slicer's grow-cut. Without "
                     "--background-ras, background seeds are placed automatically just beyond the structure's "
-                    "half-maximum edge. Prints a one-line JSON summary.",
+                    "half-maximum edge. Prints a one-line JSON summary (with the engine and its version).",
     )
     p.add_argument("--image", required=True, metavar="IMG", help="volume (NRRD, NIfTI, MHA, DICOM folder, PNG/JPEG)")
     p.add_argument("--series-uid", metavar="UID", help="DICOM series to load when the folder holds several")
@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     import json
 
     from alnpredictor.imaging.io import is_segmentation_file, read_volume, write_mask, write_segmentation
-    from alnpredictor.imaging.segment import segment_structures
+    from alnpredictor.imaging.segment import Prompts, get_segmenter
 
     seeds = {args.structure: args.seed_ras}
     if args.node_seed_ras:
@@ -59,8 +59,10 @@ def _run(args: argparse.Namespace) -> int:
     if len(seeds) > 1 and not is_segmentation_file(args.out):
         raise InputError(f"--out '{args.out}' is a single mask but tumor and nodes were seeded: write a Slicer "
                          "segmentation (name ending in .seg.nrrd) or segment one structure per call")
+    segmenter = get_segmenter("grow-cut", smoothing_mm=args.smoothing_mm)
+    prompts = Prompts(seeds, background=args.background_ras)
     image = read_volume(args.image, args.series_uid, spacing_mm=args.spacing_mm)
-    result = segment_structures(image, seeds, args.background_ras or None, smoothing_mm=args.smoothing_mm)
+    result = segmenter.segment(image, prompts)
     if is_segmentation_file(args.out):
         write_segmentation(result.masks, args.out)
     else:
@@ -74,5 +76,6 @@ def _run(args: argparse.Namespace) -> int:
         line["structures"] = summary["structures"]
     if summary["warnings"]:
         line["warnings"] = summary["warnings"]
+    line.update(engine=result.provenance.engine, engine_version=result.provenance.engine_version)
     print(json.dumps(line))
     return 0
