@@ -15,15 +15,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from alnpredictor.settings import MRISettings
+
 N_PATIENTS = 8
-SETTINGS = {"params": "mri-yu2021", "n4": True, "register": True, "on_roi_error": "nan"}
+
+SETTINGS = MRISettings(on_roi_error="nan")
 
 
 def _run(manifest: Path, out: Path, **kw) -> dict:
     from alnpredictor.cohort.runner import run_cohort
+    from alnpredictor.pathways import mri
 
     t0 = time.perf_counter()
-    res = run_cohort(manifest, out, settings=SETTINGS, progress=False, **kw)
+    res = run_cohort(manifest, out, mri.process_case, SETTINGS, progress=False, **kw)
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "cases_per_min": 60 * res.done / seconds, "done": res.done, "failed": res.failed,
             "peak_worker_rss_mb": res.peak_worker_rss_mb, "features": pd.read_csv(res.features_csv)}

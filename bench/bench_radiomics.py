@@ -37,9 +37,11 @@ def _peak_mb() -> float:
 def _load(folder: Path):
     import SimpleITK as sitk
 
-    images = {seq: sitk.ReadImage(str(folder / f"{seq}.nrrd")) for seq in ("T1C", "T2", "ADC")}
+    from alnpredictor.study import mri_sequences, roi_codes
+
+    images = {seq: sitk.ReadImage(str(folder / f"{seq}.nrrd")) for seq in mri_sequences()}
     masks = {(roi, seq): sitk.ReadImage(str(folder / f"mask_{roi}_{seq}.nrrd"))
-             for roi in ("T", "L") for seq in ("T1C", "T2", "ADC")}
+             for roi in roi_codes() for seq in mri_sequences()}
     return images, masks
 
 
@@ -50,7 +52,7 @@ def _child_plain(folder: Path, out: Path) -> dict:
     from radiomics import featureextractor
 
     from alnpredictor.features.params import load_params
-    from alnpredictor.features.radiomics import prefixed
+    from alnpredictor.study import feature_name
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     images, masks = _load(folder)
@@ -60,7 +62,7 @@ def _child_plain(folder: Path, out: Path) -> dict:
     values = {}
     for (roi, seq), mask in masks.items():
         result = featureextractor.RadiomicsFeatureExtractor(path).execute(images[seq], mask)
-        values.update({prefixed(roi, seq, k): float(np.real(v)) for k, v in result.items()
+        values.update({feature_name(roi, seq, k): float(np.real(v)) for k, v in result.items()
                        if not k.startswith("diagnostics_")})
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     out.write_text(json.dumps(values))

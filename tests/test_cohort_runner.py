@@ -20,10 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alnpredictor.cohort.runner import case_key, run_cohort
+from alnpredictor.cohort.manifest import case_key
+from alnpredictor.cohort.runner import run_cohort
+from alnpredictor.pathways import mri
+from alnpredictor.settings import MRISettings
 from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
 
-SETTINGS = {"params": "pyradiomics-baseline", "n4": True, "register": True, "on_roi_error": "nan"}
+SETTINGS = MRISettings(params="pyradiomics-baseline", n4=True, register=True, on_roi_error="nan")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def cohort(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def clean_run(cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("clean")
-    res = run_cohort(cohort, out, settings=SETTINGS, workers=2, progress=False)
+    res = run_cohort(cohort, out, mri.process_case, SETTINGS, workers=2, progress=False)
     assert res.failed == 0, (out / "failures.csv").read_text()
     return res
 
@@ -78,7 +81,7 @@ def test_sigkill_then_resume_equals_clean_run(cohort, clean_run, tmp_path):
     finished = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.json")}
     assert 2 <= len(finished) < 6
 
-    resumed = run_cohort(cohort, out, settings=SETTINGS, workers=1, progress=False)
+    resumed = run_cohort(cohort, out, mri.process_case, SETTINGS, workers=1, progress=False)
     # nothing finished was recomputed
     assert {p.name: p.stat().st_mtime_ns for p in shards.glob("*.json") if p.name in finished} == finished
     assert len(resumed.computed) == 6 - len(finished) and resumed.skipped == len(finished)
@@ -99,14 +102,14 @@ def test_corrupt_and_missing_files_are_recorded_and_others_finish(cohort, tmp_pa
     df.loc[4, "image_ADC"] = str(tmp_path / "no-such-file.nrrd")
     manifest = tmp_path / "m.csv"
     df.to_csv(manifest, index=False)
-    res = run_cohort(manifest, tmp_path / "out", settings=SETTINGS, workers=2, progress=False)
+    res = run_cohort(manifest, tmp_path / "out", mri.process_case, SETTINGS, workers=2, progress=False)
     failures = pd.read_csv(res.failures_csv)
     assert set(failures["case_id"]) == {"A003", "A005"}
     reasons = dict(zip(failures["case_id"], failures["error"]))
     assert "corrupt.nrrd" in reasons["A003"] and "no-such-file.nrrd" in reasons["A005"]
     assert list(pd.read_csv(res.features_csv)["case_id"]) == ["A001", "A002", "A004", "A006"]
     # a rerun does not retry failures unless asked, and keeps them recorded
-    again = run_cohort(manifest, tmp_path / "out", settings=SETTINGS, workers=1, progress=False)
+    again = run_cohort(manifest, tmp_path / "out", mri.process_case, SETTINGS, workers=1, progress=False)
     assert again.computed == [] and again.failed == 2
     assert not any("A00" in p.name for p in (tmp_path / "out" / "failures").iterdir())
 
@@ -116,7 +119,7 @@ def test_dask_local_cluster_gives_the_same_features(cohort, clean_run, tmp_path)
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        res = run_cohort(cohort, tmp_path / "dask", settings=SETTINGS, dask=client, progress=False)
+        res = run_cohort(cohort, tmp_path / "dask", mri.process_case, SETTINGS, dask=client, progress=False)
     a = pd.read_csv(res.features_csv)
     b = pd.read_csv(clean_run.features_csv)
     pd.testing.assert_frame_equal(a, b, check_exact=True)

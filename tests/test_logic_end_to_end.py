@@ -14,7 +14,7 @@ import pytest
 import SimpleITK as sitk
 from pypdf import PdfReader
 
-from alnpredictor.errors import ClinicalDataError
+from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.models import save_bundle, train_model
 from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
@@ -139,6 +139,6 @@ def test_model_for_other_features_is_refused(logic, study, tmp_path):
     table = pd.DataFrame({"LT1C_original_firstorder_Mean": np.r_[np.zeros(20), np.ones(20)] + np.random.default_rng(0).normal(0, 1, 40),
                           "label": [0] * 20 + [1] * 20})
     bundle = save_bundle(train_model(table, "label", "lasso-logistic", n_folds=5), tmp_path / "nodes.alnmodel")
-    with pytest.raises(ValueError, match="other features or ROIs"):
+    with pytest.raises(InputError, match="trained on other features"):
         logic.predictMRI(study["T1C"], study["T2"], study["ADC"], seg, str(bundle), params=PARAMS,
                          cacheDir=str(tmp_path / "n4"))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from alnpredictor.features.radiomics import ROIS, SEQUENCES, extract_case, extract_roi, load_params
+from alnpredictor.features.radiomics import extract_case, extract_roi, load_params
+from alnpredictor.study import mri_sequences, roi_codes
 from alnpredictor.synthetic.mri_study import make_study
 
 PARAMS = {"setting": {"binWidth": 25}, "imageType": {"Original": {}, "Wavelet": {}},
@@ -23,7 +24,7 @@ def test_row_naming_order_and_parallel_equals_in_process(study):
     parallel = extract_case(study.images, masks, PARAMS, workers=3)
     serial = extract_case(study.images, study.masks, PARAMS, workers=1)
     assert parallel.features == serial.features
-    blocks = [f"{r}{s}" for r in ROIS for s in SEQUENCES]
+    blocks = [f"{r}{s}" for r in roi_codes() for s in mri_sequences()]
     assert list(parallel.diagnostics) == blocks == parallel.provenance["blocks"]
     seen = []
     for name in parallel.features:

@@ -83,33 +83,45 @@ def test_manifest_with_a_failing_case_and_a_nan_block(case_dir, tmp_path):
     ladc = [c for c in table.columns if c.startswith("LADC_")]
     assert ladc and table.loc["C", ladc].isna().all() and table.loc["A", ladc].notna().all()
     prov = json.loads((tmp_path / "f.provenance.json").read_text())
-    assert prov["params_sha256"] and prov["on_roi_error"] == "nan"
+    assert prov["params_sha256"] and prov["settings"]["on_roi_error"] == "nan"
     shard = next(json.loads(p.read_text()) for p in (tmp_path / "f.run" / "shards").glob("*.json")
                  if json.loads(p.read_text())["case_id"] == "C")
     assert "mask is empty" in shard["errors"]["LADC"]
 
 
-def test_missing_mask_file_in_case_dir(case_dir, tmp_path):
-    folder, study, params = case_dir
-    partial = tmp_path / "case002"
+def _partial_case(folder, tmp_path, name, left_out):
+    partial = tmp_path / name
     partial.mkdir()
     for f in folder.iterdir():
-        if f.name != "mask_L_T2.nrrd":
+        if f.name not in left_out:
             (partial / f.name).symlink_to(f)
+    return partial
+
+
+def test_case_dir_without_a_mask_on_t2_propagates_the_reference_roi(case_dir, tmp_path):
+    """A case folder is a one-row manifest: a ROI with no mask on T2 is propagated from T1C."""
+    folder, study, params = case_dir
+    partial = _partial_case(folder, tmp_path, "case002", {"mask_L_T2.nrrd"})
+    out = tmp_path / "p.csv"
+    assert main(["extract", "--case-dir", str(partial), "--params", str(params), "--out", str(out),
+                 "--workers", "1", "--no-register"]) == 0
+    row = pd.read_csv(out).iloc[0]
+    lt2 = [c for c in row.index if c.startswith("LT2_")]
+    assert lt2 and all(math.isfinite(row[c]) for c in lt2)
+    prov = json.loads((tmp_path / "p.provenance.json").read_text())
+    assert set(prov["per_case"]["case002"]["quality"]["registration"]) == {"T2"}
+
+
+def test_case_dir_without_a_reference_mask(case_dir, tmp_path, capsys):
+    folder, study, params = case_dir
+    partial = _partial_case(folder, tmp_path, "case003", {"mask_L_T1C.nrrd", "mask_L_T2.nrrd", "mask_L_ADC.nrrd"})
     out = tmp_path / "p.csv"
     assert main(["extract", "--case-dir", str(partial), "--params", str(params), "--out", str(out),
                  "--workers", "1"]) == 2
+    assert "no nodes ROI" in capsys.readouterr().err and not out.exists()
     assert main(["extract", "--case-dir", str(partial), "--params", str(params), "--out", str(out),
                  "--workers", "1", "--on-roi-error", "nan"]) == 0
     row = pd.read_csv(out).iloc[0]
-    assert all(math.isnan(row[c]) for c in row.index if c.startswith("LT2_"))
-
-
-def test_us_pathway_is_dispatched(monkeypatch, tmp_path):
-    import alnpredictor.pathways.us as us
-
-    seen = {}
-    monkeypatch.setattr(us, "run_extract", lambda args: seen.setdefault("args", args) and 0)
-    assert main(["extract", "--pathway", "us", "--manifest", "m.csv", "--params", "us-liu2024",
-                 "--out", str(tmp_path / "o.csv")]) == 0
-    assert seen["args"].manifest == "m.csv" and seen["args"].us_params == "us-liu2024"
+    nodes = [c for c in row.index if c[0] == "L"]
+    assert nodes and all(math.isnan(row[c]) for c in nodes)
+    assert all(math.isfinite(row[c]) for c in row.index if c[0] == "T")

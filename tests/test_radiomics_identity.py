@@ -22,8 +22,8 @@ from alnpredictor.features.radiomics import (
     image_diagnostics,
     load_params,
     mask_hash,
-    prefixed,
 )
+from alnpredictor.study import feature_name
 from alnpredictor.synthetic.mri_study import make_study
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
@@ -127,7 +127,7 @@ def test_synthetic_study_every_value_of_every_roi_and_sequence_identical(study):
     assert len(ours.features) == 6 * 851
     for (roi, seq), mask in study.masks.items():
         ref, ref_diag = plain(study.images[seq], mask, "mri-yu2021")
-        block = {k: ours.features[prefixed(roi, seq, k)] for k in ref}
+        block = {k: ours.features[feature_name(roi, seq, k)] for k in ref}
         assert_identical(block, ref, f"{roi}{seq}")
         diag = ours.diagnostics[f"{roi}{seq}"]
         assert {k: as_text(diag[k]) for k in ref_diag} == {k: as_text(v) for k, v in ref_diag.items()}

@@ -18,43 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "regression"
-
-
-def breast1_inputs(folder: Path) -> Path:
-    """breast1 T1C + label and simulated T2/ADC written to ``folder``; returns the manifest."""
-    from alnpredictor.config import shared_data
-    from alnpredictor.imaging.io import read_volume
-    from alnpredictor.imaging.simulate import image_center, random_rigid_motion, simulate_sequence
-
-    cases = shared_data("pyradiomics-cases")
-    ref = read_volume(cases / "breast1_image.nrrd")
-    rng = np.random.default_rng(1)
-    t2, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(0.8, 0.8, 3.0),
-                              rng=rng, inset_mm=2)
-    adc, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(1.4, 1.4, 3.0),
-                               rng=rng, inset_mm=2)
-    case = folder / "breast1"
-    case.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(ref, str(case / "T1C.nrrd"), True)
-    sitk.WriteImage(t2, str(case / "T2.nrrd"), True)
-    sitk.WriteImage(adc, str(case / "ADC.nrrd"), True)
-    label = sitk.ReadImage(str(cases / "breast1_label.nrrd")) > 0
-    sitk.WriteImage(label, str(case / "mask_tumor.nrrd"), True)
-    # breast1 shows no axillary nodes: its second ROI is the tumor's peritumoral shell (3 voxels in-plane).
-    shell = sitk.And(sitk.BinaryDilate(label, (3, 3, 1)), sitk.Not(label))
-    sitk.WriteImage(shell, str(case / "mask_nodes.nrrd"), True)
-    manifest = folder / "manifest.csv"
-    pd.DataFrame([{"case_id": "breast1", "image_T1C": "breast1/T1C.nrrd", "image_T2": "breast1/T2.nrrd",
-                   "image_ADC": "breast1/ADC.nrrd", "mask_tumor": "breast1/mask_tumor.nrrd",
-                   "mask_nodes": "breast1/mask_nodes.nrrd"}]).to_csv(manifest,
-                                                                                                     index=False)
-    return manifest
+sys.path.insert(0, str(ROOT))
+from tests.helpers import breast1_inputs  # noqa: E402  (the same inputs the regression test builds)
 
 
 def main() -> int:

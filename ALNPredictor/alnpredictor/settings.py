@@ -40,6 +40,7 @@ class MRISettings:
     :param threads: library threads (ITK, BLAS) while this patient is processed. Registration and
         N4 differ in the last bits between thread counts, so every front door uses the same count
         and gets the same features.
+    :param segmenter: the segmentation engine for seeds (``alnpredictor.imaging.segment.SEGMENTERS``).
     :param smoothing_mm: smoothing of grown segments.
     :param on_roi_error: ``raise`` (a bad ROI fails the case) or ``nan`` (a NaN block, recorded).
     :param allow_border: accept ROIs that touch the image border.
@@ -55,6 +56,7 @@ class MRISettings:
     cache_dir: str | None = None
     extract_workers: int = 1
     threads: int = 1
+    segmenter: str = "grow-cut"
     smoothing_mm: float = 0.0
     on_roi_error: str = "raise"
     allow_border: bool = False
@@ -91,7 +93,8 @@ class USSettings:
 
     :param params: PyRadiomics 2-D texture parameter file (shipped name or path).
     :param radiomics: include PyRadiomics 2-D texture among the handcrafted features.
-    :param weights: ResNet50 weights file (None: an untrained backbone, flagged everywhere).
+    :param weights: ResNet50 weights file (None: an untrained backbone, flagged everywhere); a model
+        refuses features from other weights than it was trained on.
     :param device: torch device (``auto``, ``cpu``, ``cuda``).
     :param input_size: network input size (pixels).
     :param torch_threads: torch CPU threads (fixed and recorded: CPU results differ between counts).
@@ -116,6 +119,14 @@ class USSettings:
                f"input_size must be a whole number ≥ 32 (got {self.input_size!r})")
         _check(self.spacing_mm is None or (math.isfinite(self.spacing_mm) and self.spacing_mm > 0),
                f"spacing_mm must be a positive number of millimetres (got {self.spacing_mm!r})")
+        _check(isinstance(self.threads, int) and self.threads >= 1, f"threads must be ≥ 1 (got {self.threads!r})")
+        _check(self.torch_threads is None or (isinstance(self.torch_threads, int) and self.torch_threads >= 1),
+               f"torch_threads must be a whole number ≥ 1 or None (got {self.torch_threads!r})")
+        # paths as text: the record (run.json, provenance) and the extractor cache key stay plain strings
+        object.__setattr__(self, "params", str(self.params))
+        for name in ("weights", "cache_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(getattr(self, name)))
 
 
 def as_record(settings: Any) -> dict[str, Any]:

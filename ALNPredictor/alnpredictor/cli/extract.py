@@ -12,14 +12,18 @@ are written at once as shards; a rerun resumes (``--no-resume`` starts over, ``-
 retries failures); failing cases go to ``failures.csv`` and never stop the others. ``--pathway us``
 runs the ultrasound pathway (``alnpredictor.pathways.us``) on the same runner.
 
-One case folder (images as they are; N4 only with ``--n4``)::
+One case folder (a one-row manifest through the same per-case function; N4 only with ``--n4``)::
 
     alnpredictor extract --case-dir case001/ --out features.csv
 
-A case folder holds ``T1C.nrrd`` (or ``image_T1C.nrrd``) etc. and masks ``mask_{ROI}_{SEQ}.nrrd``
-(ROI ``T``/``L``; ``mask_tumor``/``mask_nodes`` for T1C); its name is the case id. Outputs beside
-``features.csv``: ``<stem>.diagnostics.csv``, ``<stem>.provenance.json`` and, when it failed,
-``<stem>.failures.csv`` (exit code 1).
+A case folder holds ``T1C.nrrd`` (or ``image_T1C.nrrd``) etc. and masks: ``mask_tumor``/``mask_nodes``
+(or ``mask_T_T1C``/``mask_L_T1C``) on the reference, optional ``mask_{ROI}_{SEQ}`` on the other
+sequences (otherwise the reference ROIs are propagated, registered unless ``--no-register``); its
+name is the case id. Outputs beside ``features.csv``: ``<stem>.diagnostics.csv``,
+``<stem>.provenance.json`` and, when it failed, ``<stem>.failures.csv`` (exit code 1).
+
+Both forms build one :class:`~alnpredictor.settings.MRISettings` and call
+:func:`alnpredictor.pathways.mri.process_case`, so they give bit-identical features for the same inputs.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
+
+from alnpredictor import study
+from alnpredictor.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +66,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--retry-failed", action="store_true", help="retry the cases that failed in an earlier run")
     c.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("MRI options")
-    g.add_argument("--rois", default="T,L", help="case folder: ROI codes to extract (default T,L)")
-    g.add_argument("--sequences", default="T1C,T2,ADC", help="case folder: sequences to extract (default T1C,T2,ADC)")
+    g.add_argument("--rois", default=None,
+                   help=f"case folder: ROI codes to extract (default {','.join(study.roi_codes())})")
+    g.add_argument("--sequences", default=None,
+                   help=f"case folder: sequences to extract, the reference first (default {','.join(study.mri_sequences())})")
     n4 = g.add_mutually_exclusive_group()
     n4.add_argument("--n4", dest="n4", action="store_true", default=None,
                     help="apply N4 bias-field correction first (default for a manifest, as the study did)")
     n4.add_argument("--no-n4", dest="n4", action="store_false", help="skip N4 (images already corrected)")
     g.add_argument("--n4-cache", metavar="DIR", help="cache folder for N4-corrected images")
     g.add_argument("--no-register", action="store_true",
-                   help="manifest: propagate ROIs to T2/ADC by physical-space resampling only (no registration)")
+                   help="propagate ROIs to T2/ADC by physical-space resampling only (no registration)")
     g.add_argument("--smoothing-mm", type=float, default=0.0, help="manifest: smoothing of grown segments (mm)")
     g.add_argument("--diagnostics", choices=("fast", "full"), default="fast",
                    help="full adds PyRadiomics' SHA-1 hashes of every whole volume (slower)")
@@ -87,37 +95,58 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.pathway == "us":
-        from alnpredictor.pathways.us import run_extract
+        from alnpredictor.cli import extract_us
 
-        if args.params and not getattr(args, "us_params", None):
-            args.us_params = args.params
-        return run_extract(args)
+        return extract_us.run(args)
     if args.manifest:
         return run_mri_manifest(args)
-    return run_mri_extract(args)
+    return run_mri_case_dir(args)
+
+
+def mri_settings(args: argparse.Namespace, *, n4_default: bool) -> Any:
+    """The typed MRI settings of an ``extract`` command line."""
+    from alnpredictor.features.radiomics import load_params
+    from alnpredictor.settings import MRISettings
+
+    info = load_params(args.params or MRISettings.params)
+    sequences = tuple(s.strip() for s in args.sequences.split(",") if s.strip()) if args.sequences else study.mri_sequences()
+    structures = study.structure_names()
+    if args.rois:
+        codes = [r.strip() for r in args.rois.split(",") if r.strip()]
+        unknown = [r for r in codes if r not in study.roi_codes()]
+        if unknown:
+            from alnpredictor.errors import InputError
+
+            raise InputError(f"--rois {args.rois}: unknown ROI code(s) {unknown}; known: {','.join(study.roi_codes())}")
+        structures = tuple(study.structure_of_roi(r) for r in codes)
+    return MRISettings(params=str(info.path), n4=n4_default if args.n4 is None else bool(args.n4),
+                       register=not args.no_register, on_roi_error=args.on_roi_error or "raise",
+                       smoothing_mm=args.smoothing_mm, cache_dir=args.n4_cache, allow_border=args.allow_border,
+                       diagnostics=args.diagnostics, sequences=sequences, structures=structures,
+                       extract_workers=max(1, args.workers or 1) if not args.manifest else 1)
 
 
 def run_mri_manifest(args: argparse.Namespace) -> int:
     """``extract --manifest``: the MRI pathway per case on the resumable cohort runner."""
     from alnpredictor.cohort.runner import publish, run_cohort, run_dir_for
     from alnpredictor.features.radiomics import load_params
+    from alnpredictor.pathways import mri
+    from alnpredictor.settings import as_record
 
-    info = load_params(args.params or "mri-yu2021")
-    settings = {"params": str(info.path), "n4": args.n4 is not False, "register": not args.no_register,
-                "on_roi_error": args.on_roi_error or "raise", "smoothing_mm": args.smoothing_mm}
-    if args.n4_cache:
-        settings["cache_dir"] = args.n4_cache
+    settings = mri_settings(args, n4_default=True)
     run_dir, _ = run_dir_for(args.out)
-    result = run_cohort(args.manifest, run_dir, settings=settings, workers=args.workers or 1, dask=args.dask,
-                        resume=not args.no_resume, retry_failed=args.retry_failed, progress=not args.quiet)
-    summary = publish(args.out, result, {"pathway": "mri", "manifest": str(args.manifest), **info.provenance(),
-                                         **{k: v for k, v in settings.items() if k != "params"}})
+    result = run_cohort(args.manifest, run_dir, mri.process_case, settings, workers=args.workers or 1,
+                        dask=args.dask, resume=not args.no_resume, retry_failed=args.retry_failed,
+                        progress=not args.quiet)
+    summary = publish(args.out, result, {"pathway": "mri", "manifest": str(args.manifest),
+                                         **load_params(settings.params).provenance(),
+                                         "settings": as_record(settings)})
     print(json.dumps({"pathway": "mri", **summary}))
     return 0 if result.failed == 0 else 1
 
 
 # ---------------------------------------------------------------------------------------------
-# MRI
+# One case folder: a one-row manifest
 # ---------------------------------------------------------------------------------------------
 def _find_file(folder: Path, stems: tuple[str, ...]) -> Path | None:
     for stem in stems:
@@ -130,140 +159,78 @@ def _find_file(folder: Path, stems: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _cases_from_dir(folder: Path, rois: list[str], sequences: list[str]) -> list[dict[str, Any]]:
+def case_from_dir(folder: Path, settings: Any) -> dict[str, Any]:
+    """A case folder as a manifest case (``Case.to_dict()`` form): images, masks, case id = folder name."""
+    from alnpredictor.cohort.manifest import Case
     from alnpredictor.errors import InputError
 
     if not folder.is_dir():
         raise InputError(f"case folder {folder} does not exist")
-    case: dict[str, Any] = {"case_id": folder.name, "images": {}, "masks": {}, "labels": {}}
-    for seq in sequences:
+    ref = settings.sequences[0]
+    case = Case(case_id=folder.name, pathway="mri")
+    for seq in settings.sequences:
         found = _find_file(folder, (seq, f"image_{seq}"))
         if found:
-            case["images"][seq] = found
-    for roi in rois:
-        for seq in sequences:
-            alias = {("T", "T1C"): ("mask_tumor",), ("L", "T1C"): ("mask_nodes",)}.get((roi, seq), ())
-            found = _find_file(folder, (f"mask_{roi}_{seq}", *alias))
+            case.images[seq] = str(found)
+    for name in settings.structures:
+        roi = study.roi_code(name)
+        found = _find_file(folder, (f"mask_{roi}_{ref}", f"mask_{name}"))
+        if found:
+            case.masks[name] = str(found)
+        for seq in settings.sequences[1:]:
+            found = _find_file(folder, (f"mask_{roi}_{seq}",))
             if found:
-                case["masks"][(roi, seq)] = found
-    if not case["images"]:
-        raise InputError(f"case folder {folder} holds no image named {sequences[0]}.nrrd / image_{sequences[0]}.nrrd "
-                         f"(or .nii.gz, .mha ...)")
-    return [case]
+                case.masks[f"{roi}_{seq}"] = str(found)
+    if ref not in case.images:
+        raise InputError(f"case folder {folder} holds no image named {ref}.nrrd / image_{ref}.nrrd "
+                         f"(or .nii.gz, .mha ..., or a DICOM folder {ref}/)")
+    return case.to_dict()
 
 
-def extract_one(case: dict[str, Any], args: argparse.Namespace, info, rois: list[str], sequences: list[str]):
-    """Read one case's files and extract its features (``CaseFeatures``)."""
-    from alnpredictor.errors import InputError, MaskError
-    from alnpredictor.features.radiomics import extract_case
-    from alnpredictor.imaging.io import read_mask, read_volume
-
-    args.on_roi_error = args.on_roi_error or "raise"
-    nan_mode = args.on_roi_error == "nan"
-    wanted = [(r, s) for r in rois for s in sequences]
-    missing = [f"mask_{r}_{s}" for r, s in wanted if (r, s) not in case["masks"]]
-    missing += [f"image_{s}" for s in sequences if s not in case["images"] and any(q == s for _, q in wanted)]
-    if missing and not nan_mode:
-        raise InputError(f"missing {', '.join(missing)}: give every ROI x sequence, or use --on-roi-error nan")
-    correct_mask = bool(info.settings.get("correctMask", False))
-    images = {s: read_volume(p) for s, p in case["images"].items() if s in sequences}
-    masks = {}
-    unreadable: dict[str, str] = {}
-    for (roi, seq), p in case["masks"].items():
-        if seq not in images or roi not in rois:
-            continue
-        try:
-            masks[(roi, seq)] = read_mask(p, None if correct_mask else images[seq], label=case["labels"].get(roi),
-                                          allow_empty=True)
-        except (MaskError, InputError) as exc:
-            if not nan_mode:
-                raise
-            unreadable[f"{roi}{seq}"] = str(exc)
-    result = extract_case(images, masks, info, workers=args.workers, n4=bool(args.n4), n4_cache_dir=args.n4_cache,
-                          labels=dict.fromkeys(rois, 1), diagnostics=args.diagnostics,
-                          allow_border=args.allow_border, on_roi_error=args.on_roi_error) if masks else None
-    return result, missing, unreadable
-
-
-def run_mri_extract(args: argparse.Namespace) -> int:
-    """The MRI branch of ``alnpredictor extract`` (see the module docstring)."""
+def run_mri_case_dir(args: argparse.Namespace) -> int:
+    """``extract --case-dir``: one case folder through :func:`alnpredictor.pathways.mri.process_case`."""
     import pandas as pd
 
     from alnpredictor.errors import ALNPredictorError, InputError
-    from alnpredictor.features.radiomics import feature_names, load_params, prefixed
+    from alnpredictor.features.radiomics import load_params
+    from alnpredictor.pathways import mri
+    from alnpredictor.settings import as_record
 
     logging.getLogger("radiomics").setLevel(logging.WARNING)
-    rois = [r.strip() for r in args.rois.split(",") if r.strip()]
-    sequences = [s.strip() for s in args.sequences.split(",") if s.strip()]
-    info = load_params(args.params or "mri-yu2021")
-    cases = _cases_from_dir(Path(args.case_dir), rois, sequences)
+    settings = mri_settings(args, n4_default=False)
+    case = case_from_dir(Path(args.case_dir), settings)
+    cid = case["case_id"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("") if out.suffix.lower() == ".csv" else out
-    rows: list[dict[str, Any]] = []
-    diag_rows: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
-    per_case: dict[str, Any] = {}
-    t0 = time.perf_counter()
-    template: list[str] | None = None
-    for i, case in enumerate(cases, start=1):
-        cid = case["case_id"]
-        try:
-            result, missing, unreadable = extract_one(case, args, info, rois, sequences)
-        except ALNPredictorError as exc:
-            failures.append({"case_id": cid, "error_type": type(exc).__name__, "message": str(exc)})
-            log.warning("case %d/%d failed: %s", i, len(cases), type(exc).__name__)
-            continue
-        row: dict[str, Any] = {"case_id": cid}
-        errors = dict(unreadable)
-        errors.update(dict.fromkeys(missing, "no file"))
-        features = result.features if result is not None else {}
-        for roi in rois:
-            for seq in sequences:
-                block = f"{roi}{seq}"
-                names = [k for k in features if k.startswith(block + "_")]
-                if names:
-                    row.update({k: features[k] for k in names})
-                    continue
-                if template is None:
-                    template = feature_names(info)
-                row.update({prefixed(roi, seq, n): math.nan for n in template})
-        rows.append(row)
-        if result is not None:
-            errors.update(result.errors)
-            for block, diag in result.diagnostics.items():
-                diag_rows += [{"case_id": cid, "block": block, "name": k, "value": str(v)} for k, v in diag.items()]
-            per_case[cid] = {"seconds": round(result.seconds, 3), "errors": errors,
-                             "crop": {b: d.get("alnpredictor_crop") for b, d in result.diagnostics.items()},
-                             "n4": result.provenance.get("n4")}
-        log.info("case %d/%d: %d features in %.2f s", i, len(cases), len(row) - 1,
-                 result.seconds if result else 0.0)
-    if rows:
-        pd.DataFrame(rows).to_csv(out, index=False)
-        pd.DataFrame(diag_rows, columns=["case_id", "block", "name", "value"]).to_csv(
-            f"{stem}.diagnostics.csv", index=False)
     failures_path = Path(f"{stem}.failures.csv")
-    if failures:
-        pd.DataFrame(failures).to_csv(failures_path, index=False)
-    elif failures_path.exists():
+    t0 = time.perf_counter()
+    try:
+        record = mri.process_case(case, settings)
+    except ALNPredictorError as exc:
+        pd.DataFrame([{"case_id": cid, "error_type": type(exc).__name__, "message": str(exc)}]).to_csv(
+            failures_path, index=False)
+        log.warning("case %s failed: %s", cid, type(exc).__name__)
+        raise InputError(f"case {cid} could not be extracted ({exc}); see {failures_path}") from exc
+    pd.DataFrame([{"case_id": cid, **record["features"]}]).to_csv(out, index=False)
+    diag_rows = [{"case_id": cid, "block": block, "name": k, "value": str(v)}
+                 for block, diag in record["diagnostics"].items() for k, v in diag.items()]
+    pd.DataFrame(diag_rows, columns=["case_id", "block", "name", "value"]).to_csv(f"{stem}.diagnostics.csv", index=False)
+    if failures_path.exists():
         failures_path.unlink()
     provenance = {
-        **info.provenance(),
+        **load_params(settings.params).provenance(),
+        **record["provenance"],
         "pathway": "mri",
-        "rois": rois,
-        "sequences": sequences,
-        "n4": bool(args.n4),
-        "workers": args.workers,
-        "diagnostics": args.diagnostics,
-        "cases": len(cases),
-        "succeeded": len(rows),
-        "failed": len(failures),
+        "settings": as_record(settings),
+        "cases": 1,
+        "succeeded": 1,
+        "failed": 0,
         "seconds": round(time.perf_counter() - t0, 3),
-        "per_case": per_case,
+        "per_case": {cid: {"seconds": record["seconds"], "errors": record["errors"],
+                           "crop": {b: d.get("alnpredictor_crop") for b, d in record["diagnostics"].items()},
+                           "quality": record["quality"]}},
     }
-    Path(f"{stem}.provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
-    print(f"{len(rows)} of {len(cases)} case(s) extracted -> {out}"
-          + (f"; {len(failures)} failed, see {failures_path}" if failures else ""))
-    if not rows:
-        raise InputError(f"no case could be extracted; see {failures_path}")
-    return 1 if failures else 0
+    Path(f"{stem}.provenance.json").write_text(json.dumps(json_safe(provenance), indent=2))
+    print(f"1 of 1 case(s) extracted -> {out}")
+    return 0

@@ -32,6 +32,7 @@ the case in ``failures.csv`` and goes on with the rest (``strict=True`` refuses 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,20 +40,38 @@ from typing import Any
 
 import pandas as pd
 
+from alnpredictor import study
 from alnpredictor.errors import InputError
 
-MRI_SEQUENCES = ("T1C", "T2", "ADC")
-ROI_CODES = {"tumor": "T", "nodes": "L"}
-CLINICAL_COLUMNS = ("age", "clinical_T", "clinical_N", "ki67", "subtype", "birads", "nuclear_grade", "us_aln")
 _BASE = ("case_id", "site", "pathway", "label")
-_IMAGES = tuple(f"image_{s}" for s in (*MRI_SEQUENCES, "US"))
-_MASKS = ("mask_tumor", "mask_nodes") + tuple(f"mask_{r}_{s}" for r in ("T", "L") for s in ("T2", "ADC"))
-#: Per-ROI×sequence names of the T1C masks, accepted as aliases.
-_MASK_ALIASES = {"mask_T_T1C": "tumor", "mask_L_T1C": "nodes"}
-_LABELS = ("label_T", "label_L")
-_SEEDS = ("seeds_tumor", "seeds_nodes", "seeds_background")
-KNOWN_COLUMNS = frozenset(_BASE + _IMAGES + _MASKS + tuple(_MASK_ALIASES) + _LABELS + _SEEDS + CLINICAL_COLUMNS)
+
+
+def _columns() -> dict[str, tuple[str, ...]]:
+    """Manifest columns from the study vocabulary (a newly registered sequence adds its own)."""
+    sequences, rois = study.mri_sequences(), study.roi_codes()
+    ref = study.reference_sequence()
+    return {
+        "images": tuple(f"image_{s}" for s in (*sequences, study.US)),
+        "masks": tuple(f"mask_{s}" for s in study.structure_names())
+        + tuple(f"mask_{r}_{s}" for r in rois for s in sequences if s != ref),
+        # Per-ROI×sequence names of the reference masks, accepted as aliases of mask_<structure>.
+        "aliases": tuple(f"mask_{r}_{ref}" for r in rois),
+        "labels": tuple(f"label_{r}" for r in rois),
+        "seeds": tuple(f"seeds_{s}" for s in study.structure_names()) + ("seeds_background",),
+    }
+
+
+def known_columns() -> frozenset[str]:
+    """Every column a manifest may have (besides ``clin_*``)."""
+    return frozenset(_BASE + study.CLINICAL_COLUMNS + tuple(c for cols in _columns().values() for c in cols))
+
+
 _CASE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def case_key(case_id: str) -> str:
+    """File-name key of a case: a hash, so patient identifiers never appear in file names."""
+    return hashlib.sha256(case_id.encode("utf-8")).hexdigest()[:20]
 
 
 class ManifestError(InputError):
@@ -74,7 +93,7 @@ class Case:
     site: str | None = None
     label: Any = None
     images: dict[str, str] = field(default_factory=dict)  # SEQ -> path
-    masks: dict[str, str] = field(default_factory=dict)  # 'tumor' | 'nodes' | 'T_T2' ... -> path
+    masks: dict[str, str] = field(default_factory=dict)  # structure ('tumor') or 'ROI_SEQ' ('T_T2') -> path
     seeds: dict[str, list[list[float]]] = field(default_factory=dict)  # structure -> RAS points
     clinical: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # ROI code -> label value in its masks
@@ -133,7 +152,8 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
     case_problems: dict[str, list[str]] = {}
     if "case_id" not in df.columns:
         raise ManifestError(path, ["no 'case_id' column (one row per case, a unique id in 'case_id')"])
-    unknown = [c for c in df.columns if c not in KNOWN_COLUMNS and not c.startswith("clin_")]
+    cols = _columns()
+    unknown = [c for c in df.columns if c not in known_columns() and not study.is_clinical_column(c)]
     if unknown:
         problems.append(
             f"unknown column(s) {unknown}: use the documented names (see README, 'Cohort manifest'); "
@@ -156,26 +176,28 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
         case = Case(case_id=cid, pathway=pathway, site=(str(row.get("site", "")).strip() or None))
         if "label" in df.columns and not _empty(row["label"]):
             case.label = str(row["label"]).strip()
-        sequences = MRI_SEQUENCES if pathway == "mri" else ("US",)
+        sequences = study.mri_sequences() if pathway == "mri" else (study.US,)
         for seq in sequences:
             value = row.get(f"image_{seq}", "")
             if _empty(value):
                 problems.append(f"{where}: missing image_{seq} (the {pathway.upper()} pathway needs it)")
                 continue
             case.images[seq] = str((base / str(value).strip()).resolve()) if not Path(str(value)).is_absolute() else str(value)
-        structures = ("tumor", "nodes") if pathway == "mri" else ("tumor",)
-        for col in _MASKS + tuple(_MASK_ALIASES):
+        structures = study.PATHWAY_STRUCTURES[pathway]
+        for col in cols["masks"] + cols["aliases"]:
             if col in df.columns and not _empty(row[col]):
-                key = _MASK_ALIASES[col][:] if col in _MASK_ALIASES else col[len("mask_"):]
+                key = col[len("mask_"):]
+                if col in cols["aliases"]:  # mask_T_T1C → tumor
+                    key = study.structure_of_roi(key.split("_", 1)[0])
                 value = str(row[col]).strip()
                 case.masks[key] = str(value if Path(value).is_absolute() else (base / value).resolve())
-        for col in _LABELS:
+        for col in cols["labels"]:
             if col in df.columns and not _empty(row[col]):
                 try:
-                    case.labels[col[-1]] = int(float(row[col]))
+                    case.labels[col[len("label_"):]] = int(float(row[col]))
                 except ValueError:
                     problems.append(f"{where}: {col} '{row[col]}' is not a label number")
-        for col in _SEEDS:
+        for col in cols["seeds"]:
             if col in df.columns and not _empty(row[col]):
                 try:
                     case.seeds[col[len("seeds_"):]] = parse_points(row[col])
@@ -185,7 +207,7 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
             if structure not in case.masks and not case.seeds.get(structure):
                 problems.append(f"{where}: no mask_{structure} and no seeds_{structure}: give one of them")
         for col in df.columns:
-            if (col in CLINICAL_COLUMNS or col.startswith("clin_")) and not _empty(row[col]):
+            if study.is_clinical_column(col) and not _empty(row[col]):
                 case.clinical[col] = _number_or_text(row[col])
         if check_files:
             for kind, paths in (("image", case.images), ("mask", case.masks)):

@@ -1,9 +1,10 @@
 """Resumable cohort runner: one shard per finished case, failures recorded, never lost.
 
-``run_cohort`` processes every case of a manifest with the per-case function of its pathway
-(``alnpredictor.pathways.mri.process_case`` or ``alnpredictor.pathways.us.process_case``) on a
-local process pool (default) or a Dask cluster (same code path: the same top-level function is
-submitted to either). The main process writes each result the moment it arrives:
+``run_cohort`` processes every case of a manifest with the per-case function it is given (a
+pathway's ``process_case``, see :data:`alnpredictor.pathways.PATHWAYS`; the runner imports no
+pathway) and that pathway's typed settings, on a local process pool (default) or a Dask cluster
+(same code path: the same top-level function is submitted to either; top-level functions and
+frozen dataclasses pickle under spawn and Dask). The main process writes each result the moment it arrives:
 
 * ``OUT/shards/<key>.json`` — one finished case (atomic: written to a temporary file, then
   renamed), ``<key>`` a hash of the case id so that patient identifiers stay out of file names;
@@ -17,12 +18,9 @@ the cases in flight; failed cases are retried only on request (``retry_failed=Tr
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
 import logging
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -38,20 +36,15 @@ from typing import Any
 import pandas as pd
 
 from alnpredictor import __version__
-from alnpredictor.cohort.manifest import Case, Manifest, load_manifest
+from alnpredictor.cohort.manifest import Case, Manifest, case_key, load_manifest
+from alnpredictor.runtime import peak_rss_mb
+from alnpredictor.settings import as_record
 
 log = logging.getLogger(__name__)
 
-#: Per-case functions by pathway. A fixed table: nothing from a manifest selects code to import.
-PROCESSORS = {
-    "mri": ("alnpredictor.pathways.mri", "process_case"),
-    "us": ("alnpredictor.pathways.us", "process_case"),
-}
-
-
-def case_key(case_id: str) -> str:
-    """File-name key of a case: a hash, so patient identifiers never appear in file names."""
-    return hashlib.sha256(case_id.encode("utf-8")).hexdigest()[:20]
+#: A pathway's per-case function: one manifest case (``Case.to_dict()``) and the typed settings →
+#: a JSON-ready record with at least ``features`` and ``clinical``.
+ProcessCase = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -68,32 +61,19 @@ def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
-def _peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024.0 if sys.platform != "darwin" else kb / 1024.0 / 1024.0
-
-
-def process_one(case: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def process_one(process_case: ProcessCase, case: dict[str, Any], settings: Any) -> dict[str, Any]:
     """Run one case in a worker (process pool or Dask); never raises.
+
+    The pathway pins the library threads of the case itself (``settings.threads``), so the same
+    case gives the same features whatever the number of workers or the executor; parallelism comes
+    from the worker processes.
 
     Returns ``{"ok": True, "result": {...}}`` or ``{"ok": False, "error": ..., "error_type": ...}``
     with timing and the worker's peak resident memory.
     """
     start = time.perf_counter()
-    # A fixed number of library threads per case: ITK's multi-threaded registration and N4 give
-    # results that depend (in the last bits) on the thread count, so the same case must see the
-    # same count whatever the number of workers or the executor (and a resumed run with other
-    # --workers must reproduce a clean run). Parallelism comes from the worker processes.
-    threads = int(settings.get("threads_per_worker", 1) or 1)
-    import SimpleITK as sitk
-    from threadpoolctl import threadpool_limits
-
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-    threadpool_limits(threads)
     try:
-        module_name, func_name = PROCESSORS[case["pathway"]]
-        func = getattr(importlib.import_module(module_name), func_name)
-        result = func(case, settings)
+        result = process_case(case, settings)
         status: dict[str, Any] = {"ok": True, "result": result}
     except Exception as exc:  # a failing case is recorded, never fatal
         status = {
@@ -105,7 +85,7 @@ def process_one(case: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any
     status.update(
         case_id=case["case_id"],
         seconds=round(time.perf_counter() - start, 3),
-        peak_rss_mb=round(_peak_rss_mb(), 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
         worker_pid=os.getpid(),
     )
     return status
@@ -129,7 +109,8 @@ class CohortResult:
 class _Executor:
     """Common face of the local process pool and a Dask client: submit, wait for any."""
 
-    def __init__(self, workers: int, dask: Any = None) -> None:
+    def __init__(self, process_case: ProcessCase, workers: int, dask: Any = None) -> None:
+        self.process_case = process_case
         self.dask_client = None
         self.own_client = False
         self.workers = max(1, int(workers))
@@ -149,10 +130,11 @@ class _Executor:
         # spawn: VTK/ITK/torch state must not be forked; recycle workers to bound memory.
         self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), max_tasks_per_child=25)
 
-    def submit(self, case: dict[str, Any], settings: dict[str, Any]):
+    def submit(self, case: dict[str, Any], settings: Any):
         if self.dask_client is not None:
-            return self.dask_client.submit(process_one, case, settings, pure=False, key=f"case-{case_key(case['case_id'])}")
-        return self.pool.submit(process_one, case, settings)
+            return self.dask_client.submit(process_one, self.process_case, case, settings, pure=False,
+                                           key=f"case-{case_key(case['case_id'])}")
+        return self.pool.submit(process_one, self.process_case, case, settings)
 
     def wait_any(self, futures: set) -> tuple[set, set]:
         if self.dask_client is not None:
@@ -193,8 +175,9 @@ def _progress(total: int, enabled: bool):
 def run_cohort(
     manifest: str | Path | Manifest,
     out_dir: str | Path,
+    process_case: ProcessCase,
+    settings: Any,
     *,
-    settings: dict[str, Any] | None = None,
     workers: int = 1,
     dask: Any = None,
     resume: bool = True,
@@ -205,7 +188,9 @@ def run_cohort(
     """Process a cohort; see the module docstring for the files written.
 
     :param manifest: a manifest path or an already validated :class:`Manifest`.
-    :param settings: pathway settings passed to every case (parameter file, N4, registration...).
+    :param process_case: the pathway's per-case function (``PATHWAYS[name].process_case``).
+    :param settings: the pathway's typed settings (e.g. ``MRISettings``), passed to every case; a
+        ``cache_dir`` left unset becomes ``OUT/cache``.
     :param workers: local worker processes (ignored with ``dask``).
     :param dask: a Dask scheduler address (``tcp://host:port``), a cluster, or a ``Client``.
     :param resume: skip cases finished by an earlier run (default).
@@ -217,9 +202,8 @@ def run_cohort(
     shards.mkdir(parents=True, exist_ok=True)
     failures.mkdir(parents=True, exist_ok=True)
     mf = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-    settings = dict(settings or {})
-    settings.setdefault("cache_dir", str(out / "cache"))
-    settings.setdefault("threads_per_worker", 1)
+    if "cache_dir" in {f.name for f in fields(settings)} and settings.cache_dir is None:
+        settings = replace(settings, cache_dir=str(out / "cache"))
 
     for cid, msgs in mf.case_problems.items():
         print(f"case {cid}: " + "; ".join(msgs), file=sys.stderr)
@@ -245,7 +229,7 @@ def run_cohort(
     n_failed_now = 0
     peak = 0.0
     bar = _progress(len(todo), progress)
-    executor = _Executor(workers, dask) if todo else None
+    executor = _Executor(process_case, workers, dask) if todo else None
     try:
         pending = {}
         queue = [c.to_dict() for c in todo]
@@ -296,7 +280,7 @@ def run_cohort(
         "alnpredictor": __version__, "manifest_rows": len(mf.cases), "done": n_done, "failed": n_failed,
         "computed_this_run": len(computed), "skipped_this_run": skipped, "seconds": result.seconds,
         "peak_worker_rss_mb": peak, "workers": workers, "dask": str(dask) if dask is not None else None,
-        "settings": {k: v for k, v in settings.items() if isinstance(v, (str, int, float, bool, type(None)))},
+        "settings": as_record(settings),
     })
     return result
 

@@ -17,21 +17,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from alnpredictor import __version__
+from alnpredictor import __version__, study
+from alnpredictor.settings import MRISettings
 
-FEATURE_COLUMN = re.compile(r"^[TL](T1C|T2|ADC)_")
-CLINICAL = ["age", "clinical_T", "clinical_N", "ki67", "subtype"]
 DEFAULT_SIZES = {"A": 32, "B": 14, "C": 14}
 #: N4 schedule of the demo: two fitting levels instead of the default three (the synthetic bias
 #: field is a smooth ramp; this keeps the demo within its 10-minute budget on 2 cores).
 DEMO_N4_ITERATIONS = (30, 20)
+#: The demo's pathway settings: the study's defaults with the demo N4 schedule; an ROI too small on
+#: a coarse grid becomes a recorded NaN block instead of failing the patient.
+DEMO_SETTINGS = MRISettings(n4_iterations=DEMO_N4_ITERATIONS, on_roi_error="nan")
 BANNER = (
     "DEMONSTRATION ONLY: every image is synthetic and every model below is trained on synthetic data.\n"
     "Nothing here is a clinical result; ALNPredictor is research software, not for diagnostic use."
@@ -55,6 +56,7 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
 
     from alnpredictor.cohort.runner import run_cohort
     from alnpredictor.models import save_bundle, train_model, validate
+    from alnpredictor.pathways import mri
     from alnpredictor.report.figures import validation_figures
     from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
 
@@ -75,13 +77,11 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
 
     t = _step(2, f"Cohort pipeline: grow-cut from seeds → registration of T2/ADC to T1C → N4 → "
                  f"PyRadiomics original+wavelet (6 ROI×sequence blocks); {workers} worker process(es)")
-    res = run_cohort(manifest, out / "extract", workers=workers,
-                     settings={"params": "mri-yu2021", "n4": True, "n4_iterations": DEMO_N4_ITERATIONS,
-                               "register": True, "on_roi_error": "nan"})
+    res = run_cohort(manifest, out / "extract", mri.process_case, DEMO_SETTINGS, workers=workers)
     print(f"    {res.done} cases done, {res.failed} failed, {res.skipped} resumed; "
           f"peak worker memory {res.peak_worker_rss_mb:.0f} MB ({time.perf_counter() - t:.0f} s)")
     table = pd.read_csv(res.features_csv)
-    feats = [c for c in table.columns if FEATURE_COLUMN.match(c)]
+    feats = [c for c in table.columns if study.is_mri_feature(c)]
     complete = table.dropna(subset=feats)
     if len(complete) < len(table):
         print(f"    {len(table) - len(complete)} case(s) with an empty ROI left out of modelling")
@@ -92,7 +92,7 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
     common = {"features": feats, "site": "A", "intended_use": "Demonstration on synthetic data only."}
     models = {
         "radiomic": train_model(train, "label", "mri-yu2021", name="ALN-tumor radiomic signature (demo)", **common),
-        "multiomic": train_model(train, "label", "mri-yu2021", clinical=CLINICAL,
+        "multiomic": train_model(train, "label", "mri-yu2021", clinical=list(study.MRI_CLINICAL),
                                  name="Multiomic signature (demo)", **common),
     }
     # The nomogram (points per predictor) combines a LASSO radiomic signature with clinical
@@ -146,23 +146,24 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
 
 def _report_one(out: Path, manifest: Path, tests: dict[str, pd.DataFrame], models: dict, feats: list[str]) -> dict:
     """Re-run the pathway for one validation patient (masks for key images) and write the report."""
+    from dataclasses import replace
+
     from alnpredictor.cohort.manifest import load_manifest
-    from alnpredictor.imaging.io import read_volume
-    from alnpredictor.pathways.mri import run_mri_case
+    from alnpredictor.pathways import mri
     from alnpredictor.report.export import export_patient_report
 
     site = next(iter(tests))
     row = tests[site].iloc[0]
     case = next(c for c in load_manifest(manifest).cases if c.case_id == row["case_id"])
-    images = {seq: read_volume(p) for seq, p in case.images.items()}
-    result = run_mri_case(images, seeds_ras={k: v for k, v in case.seeds.items() if k in ("tumor", "nodes")},
-                          cache_dir=str(out / "extract" / "cache"), n4_iterations=DEMO_N4_ITERATIONS,
-                          on_roi_error="nan")
+    settings = replace(DEMO_SETTINGS, cache_dir=str(out / "extract" / "cache"))
+    inputs = mri.read_case(case.to_dict(), settings)
+    images = inputs["images"]
+    result = mri.run_case(settings=settings, **inputs)
     values = {**{k: row[k] for k in feats}, **case.clinical}
     nomogram = models["nomogram"]
     paths = export_patient_report(
-        out / "report", nomogram.predict_case(values), nomogram, images["T1C"],
-        {"tumor": result.masks[("T", "T1C")], "nodes": result.masks[("L", "T1C")]},
+        out / "report", nomogram.predict_case(values), nomogram, images[study.reference_sequence()],
+        {s: result.masks[(study.roi_code(s), study.reference_sequence())] for s in study.structure_names()},
         features={k: float(row[k]) for k in feats}, clinical=case.clinical, identifiers={"case_id": case.case_id},
-        include_identifiers=False, quality=result.quality, image_label="T1C", demo=True, stem="report")
+        include_identifiers=False, quality=result.quality, image_label=study.reference_sequence(), demo=True, stem="report")
     return {"pdf": paths["pdf"], "json": paths["json"]}

@@ -38,8 +38,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import resource
-import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -51,30 +49,25 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from alnpredictor import study
 from alnpredictor.errors import ALNPredictorError, FeatureError, GeometryError, InputError, MaskError
 from alnpredictor.features import workers as _workers
 from alnpredictor.features.crop import CropPlan, plan_crop
 from alnpredictor.features.params import ParamsInfo, load_params
+from alnpredictor.runtime import peak_rss_mb
 
 __all__ = [
-    "ROIS",
-    "SEQUENCES",
     "CaseFeatures",
     "ParamsInfo",
     "extract_case",
     "extract_roi",
     "feature_names",
     "load_params",
-    "prefixed",
     "shutdown_workers",
 ]
 
 log = logging.getLogger(__name__)
 
-#: ROI codes of the MRI study: tumour, axillary lymph nodes.
-ROIS = ("T", "L")
-#: Sequence codes of the MRI study.
-SEQUENCES = ("T1C", "T2", "ADC")
 
 shutdown_workers = _workers.shutdown_workers
 
@@ -99,11 +92,6 @@ class _SumAverageNotice(logging.Filter):
 
 if not any(isinstance(f, _SumAverageNotice) for f in logging.getLogger("radiomics.glcm").filters):
     logging.getLogger("radiomics.glcm").addFilter(_SumAverageNotice())
-
-
-def prefixed(roi: str, seq: str, name: str) -> str:
-    """Row name of a PyRadiomics feature: ``prefixed("T", "T1C", "original_firstorder_Mean")``."""
-    return f"{roi}{seq}_{name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +166,7 @@ def _scalar_mask(mask: sitk.Image, settings: dict[str, Any], name: str) -> sitk.
     return sitk.VectorIndexSelectionCast(mask, channel)
 
 
-def _label_bbox(arr: np.ndarray, label: int) -> tuple[tuple[int, ...], tuple[int, ...], int] | None:
+def label_bbox(arr: np.ndarray, label: int) -> tuple[tuple[int, ...], tuple[int, ...], int] | None:
     """Inclusive bounding box (numpy order) and voxel count of ``label``, slab by slab (no full-size temporaries).
 
     Compares as PyRadiomics does: after casting the mask to UInt32."""
@@ -234,7 +222,7 @@ def _check_inputs(image: Any, mask: Any, settings: dict[str, Any], label: int, n
         except ValueError as exc:
             raise MaskError(f"{name}: the ROI lies (partly) outside the image: {exc}. Check that the mask belongs "
                             "to this image") from exc
-    found = _label_bbox(arr, label)
+    found = label_bbox(arr, label)
     if found is None:
         present = [v.item() for v in np.unique(arr) if v != 0][:10]
         raise MaskError(
@@ -491,7 +479,7 @@ def _run_roi_job(job: RoiJob, t0: float) -> RoiResult:
             reseg = imageoperations.resegmentMask(image, sitk.Cast(mask, sitk.sitkUInt32), **settings)
             diagnostics.update(_mask_diag_entries(sitk.GetArrayViewFromImage(reseg), job.label, offset,
                                                   job.full_size, job.mask_geometry, "resegmented"))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 if sys.platform != "darwin" else 1024.0**2)
+    peak = peak_rss_mb()
     seconds = time.perf_counter() - t0
     diagnostics[f"{_OWN_PREFIX}crop"] = plan.describe()
     diagnostics[f"{_OWN_PREFIX}crop_start_zyx"] = tuple(plan.start)
@@ -631,17 +619,19 @@ def _normalise_mask_key(key: Any) -> tuple[str, str]:
     if "_" in text:
         roi, seq = text.split("_", 1)
         return roi, seq
-    for seq in SEQUENCES:
+    for seq in study.mri_sequences():
         if text.endswith(seq) and len(text) > len(seq):
             return text[: -len(seq)], seq
     raise InputError(f"mask key '{key}' is not (ROI, SEQ), 'ROI_SEQ' or 'ROISEQ' (e.g. ('T', 'T1C'))")
 
 
 def _order(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    rois, sequences = study.roi_codes(), study.mri_sequences()
+
     def rank(pair: tuple[str, str]) -> tuple:
         roi, seq = pair
-        return (ROIS.index(roi) if roi in ROIS else len(ROIS), roi,
-                SEQUENCES.index(seq) if seq in SEQUENCES else len(SEQUENCES), seq)
+        return (rois.index(roi) if roi in rois else len(rois), roi,
+                sequences.index(seq) if seq in sequences else len(sequences), seq)
 
     return sorted(pairs, key=rank)
 
@@ -803,12 +793,12 @@ def extract_case(
             res = results[block]
             seq_diag = image_diags.get(seq)
             diag_out[block] = _finish_diagnostics(res, job, seq_diag, mask_hashes.get(block))
-            row.update({prefixed(roi, seq, k): v for k, v in res.features.items()})
+            row.update({study.feature_name(roi, seq, k): v for k, v in res.features.items()})
         else:
             if names is None:
                 ok = next((r for r in results.values()), None)
                 names = list(ok.features) if ok is not None else feature_names(info, images[seq].GetDimension())
-            row.update({prefixed(roi, seq, k): math.nan for k in names})
+            row.update({study.feature_name(roi, seq, k): math.nan for k in names})
             diag_out[block] = {f"{_OWN_PREFIX}error": errors.get(block, "")}
     provenance = {
         **info.provenance(),

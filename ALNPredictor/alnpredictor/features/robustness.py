@@ -38,7 +38,7 @@ from alnpredictor.errors import ALNPredictorError, InputError, MaskError
 from alnpredictor.features import workers as _workers
 from alnpredictor.features.crop import filter_support
 from alnpredictor.features.params import ParamsInfo, load_params
-from alnpredictor.features.radiomics import RoiJob, _label_bbox, prepare_roi_job, run_roi_job
+from alnpredictor.features.radiomics import RoiJob, label_bbox, prepare_roi_job, run_roi_job
 from alnpredictor.stats.icc import icc_from_raters, keep_features
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def _subject_jobs(
     if image.GetSize() != mask.GetSize():
         raise InputError(f"{subject.case_id}: mask size {mask.GetSize()} differs from image size {image.GetSize()}")
     arr = sitk.GetArrayViewFromImage(mask)
-    found = _label_bbox(arr, subject.label)
+    found = label_bbox(arr, subject.label)
     if found is None:
         raise MaskError(f"{subject.case_id}: mask is empty for label {subject.label}")
     shape = arr.shape
@@ -182,7 +182,7 @@ def _subject_jobs(
                 failures[name] = str(exc)
                 continue
             g = sitk.GetArrayViewFromImage(grown) != 0
-            gb = _label_bbox(g.view(np.uint8), 1)
+            gb = label_bbox(g.view(np.uint8), 1)
             if gb is None:
                 failures[name] = "grow-cut gave an empty mask"
                 continue

@@ -1,169 +1,287 @@
-"""The MRI pathway for one patient (Yu et al. 2021 data flow).
+"""The MRI pathway for one patient (Yu et al. 2021 data flow) — the one place it is assembled.
 
-contrast T1 + seeds (or masks) → grow-cut of ``tumor`` and ``nodes`` on T1C → rigid registration
-of T2WI and ADC to T1C and the ROIs resampled onto each sequence's own grid → N4 → the six
-PyRadiomics extractions (ROI ``T``/``L`` × ``T1C``/``T2``/``ADC``) → one feature row.
+contrast T1 (the reference) + seeds or masks → grow-cut of ``tumor`` and ``nodes`` on the
+reference → rigid registration of every other sequence (T2WI, ADC, any sequence registered in
+:mod:`alnpredictor.study`) to the reference and the ROIs resampled onto its own grid → N4 →
+PyRadiomics per ROI×sequence → one feature row ``{ROI}{SEQ}_{name}``.
 
-:func:`process_case` is what the cohort runner calls per manifest row (a plain dict, see
-:mod:`alnpredictor.cohort.manifest`); :func:`run_mri_case` is the same chain on in-memory images,
-used by the Slicer Logic and the demo.
+Verbs (the same as :mod:`alnpredictor.pathways.us`):
+
+* :func:`run_case` — in-memory images (and masks/seeds) → :class:`MRICaseResult`; the Slicer Logic
+  calls it with the scene's volumes, its segments and any hand-corrected propagated segments;
+* :func:`process_case` — one manifest case (``Case.to_dict()``) → JSON-ready record: what the cohort
+  runner calls per row, and what ``extract --case-dir`` calls on a one-row manifest;
+* :func:`load_model` / :func:`predict` — a model bundle and the clinical checks + prediction.
+
+Every front door passes :class:`~alnpredictor.settings.MRISettings` and gets bit-identical features
+for the same inputs (the library thread count is pinned per case, see :mod:`alnpredictor.runtime`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import SimpleITK as sitk
 
+from alnpredictor import study
 from alnpredictor.errors import InputError
+from alnpredictor.runtime import library_threads
+from alnpredictor.settings import MRISettings
 
-ROI_OF = {"tumor": "T", "nodes": "L"}
-MOVING = ("T2", "ADC")
+Points = Sequence[Sequence[float]]
+Progress = Callable[[float, str], None]
 
 
 @dataclass
 class MRICaseResult:
-    """Features of one patient plus what a reviewer needs to trust them."""
+    """Features of one patient plus what a reviewer needs to trust them.
+
+    :ivar features: ``{ROI}{SEQ}_{name}`` → value, blocks in study order (NaN blocks recorded in ``errors``).
+    :ivar masks: (ROI, SEQ) → the mask used, on that sequence's grid.
+    :ivar quality: ``segmentation`` summary, ``registration`` per moving sequence.
+    :ivar provenance: parameter file, versions, N4, settings.
+    :ivar errors: block (``TT2``) → why it is NaN.
+    :ivar diagnostics: block → PyRadiomics diagnostics.
+    """
 
     features: dict[str, float]
-    masks: dict[tuple[str, str], sitk.Image]  # (ROI, SEQ) → mask on that sequence's grid
+    masks: dict[tuple[str, str], sitk.Image]
     quality: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _report(progress: Progress | None, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
 
 
 def segment_reference(
     reference: sitk.Image,
-    seeds_ras: Mapping[str, Sequence[Sequence[float]]],
-    background_ras: Sequence[Sequence[float]] | None = None,
-    *,
-    smoothing_mm: float = 0.0,
+    seeds_ras: Mapping[str, Points],
+    background_ras: Points | None = None,
+    settings: MRISettings | None = None,
+    **options: Any,
 ) -> tuple[dict[str, sitk.Image], dict[str, Any]]:
-    """Grow-cut the structures that have seeds; returns masks by structure and a summary."""
-    from alnpredictor.imaging.segment import segment_structures
+    """Segment the structures that have seeds on the reference with the settings' segmenter
+    (grow-cut by default; ``options`` are further segmenter settings, e.g. ``skip_bad_seeds``);
+    masks by structure and a summary that names the engine and its version."""
+    from alnpredictor.imaging.segment import Prompts, get_segmenter
 
-    seeds = {name: pts for name, pts in seeds_ras.items() if pts}
+    settings = settings or MRISettings()
+    seeds = {name: pts for name, pts in seeds_ras.items() if pts is not None and len(pts)}
     if not seeds:
         return {}, {}
-    result = segment_structures(reference, seeds, background_ras or None, smoothing_mm=smoothing_mm)
-    return dict(result.masks), result.summary()
+    background = background_ras if background_ras is not None and len(background_ras) else None
+    with library_threads(settings.threads):
+        result = get_segmenter(settings.segmenter, **{"smoothing_mm": settings.smoothing_mm, **options}).segment(
+            reference, Prompts(seeds, background=background))
+    return dict(result.masks), {**result.summary(), **result.provenance.as_record()}
 
 
-def propagate_rois(
+def propagate(
     reference: sitk.Image,
     moving: Mapping[str, sitk.Image],
     ref_masks: Mapping[str, sitk.Image],
-    *,
-    register: bool = True,
+    settings: MRISettings | None = None,
 ) -> tuple[dict[tuple[str, str], sitk.Image], dict[str, Any]]:
-    """Masks on each moving sequence's grid (registered to the reference) and their quality."""
+    """The reference ROIs on each moving sequence's grid (registered unless ``settings.register``
+    is off) and the registration quality per sequence."""
     from alnpredictor.imaging.propagate import propagate_masks
 
+    settings = settings or MRISettings()
     out: dict[tuple[str, str], sitk.Image] = {}
     quality: dict[str, Any] = {}
-    for seq, image in moving.items():
-        res = propagate_masks(reference, image, dict(ref_masks), register=register)
-        for structure, mask in res.masks.items():
-            out[(ROI_OF[structure], seq)] = mask
-        quality[seq] = res.summary()
+    with library_threads(settings.threads):
+        for seq, image in moving.items():
+            res = propagate_masks(reference, image, dict(ref_masks), register=settings.register)
+            for name, mask in res.masks.items():
+                out[(study.roi_code(name), seq)] = mask
+            quality[seq] = res.summary()
     return out, quality
 
 
-def run_mri_case(
+def run_case(
     images: Mapping[str, sitk.Image],
+    settings: MRISettings | None = None,
     *,
-    ref_masks: Mapping[str, sitk.Image] | None = None,
-    seeds_ras: Mapping[str, Sequence[Sequence[float]]] | None = None,
-    background_ras: Sequence[Sequence[float]] | None = None,
+    masks: Mapping[str, sitk.Image] | None = None,
+    seeds_ras: Mapping[str, Points] | None = None,
+    background_ras: Points | None = None,
     explicit_masks: Mapping[tuple[str, str], sitk.Image] | None = None,
-    params: Any = "mri-yu2021",
-    register: bool = True,
-    n4: bool = True,
-    n4_iterations: Sequence[int] | None = None,
-    cache_dir: str | None = None,
-    workers: int | None = 1,
-    smoothing_mm: float = 0.0,
-    on_roi_error: str = "raise",
+    progress: Progress | None = None,
 ) -> MRICaseResult:
-    """The whole MRI chain on in-memory images (``{"T1C", "T2", "ADC"}`` → features).
+    """The whole MRI chain on in-memory images (sequence code → image; the reference must be there).
 
-    Structures with a mask in ``ref_masks`` (on T1C) are used as given; the others are grown from
-    ``seeds_ras``. ``explicit_masks[(ROI, SEQ)]`` replaces propagation for that pair.
-    ``n4_iterations`` overrides the N4 fitting schedule (default: ``imaging.preprocess.N4Settings``).
+    :param masks: structure → mask on the reference grid, used as given.
+    :param seeds_ras: structure → seed points (RAS mm) for the structures without a mask (grow-cut).
+    :param background_ras: background seed points (placed automatically when None).
+    :param explicit_masks: (ROI, SEQ) → mask on that sequence's grid, replacing propagation for
+        that pair (e.g. a propagated segment the radiologist corrected by hand).
     """
-    from alnpredictor.features.radiomics import extract_case
-
-    missing = [s for s in ("T1C", *MOVING) if s not in images]
+    t0 = time.perf_counter()
+    settings = settings or MRISettings()  # built now: it reads the vocabulary's current sequences
+    sequences = settings.sequences
+    missing = [s for s in sequences if s not in images]
     if missing:
-        raise InputError(f"MRI study lacks sequence(s) {missing}: load contrast T1, T2WI and ADC")
-    reference = images["T1C"]
-    masks_ref = dict(ref_masks or {})
-    todo = {k: v for k, v in (seeds_ras or {}).items() if k not in masks_ref}
+        raise InputError("MRI study lacks sequence(s) " + ", ".join(f"{s} ({study.sequence_description(s)})"
+                                                                 for s in missing) + ": load them first")
+    ref_code = sequences[0]
+    reference = images[ref_code]
+    masks_ref = {k: v for k, v in (masks or {}).items() if k in settings.structures}
     quality: dict[str, Any] = {}
-    grown, seg_summary = segment_reference(reference, todo, background_ras, smoothing_mm=smoothing_mm)
+    errors: dict[str, str] = {}
+    todo = {k: v for k, v in (seeds_ras or {}).items() if k in settings.structures and k not in masks_ref}
+    if todo:
+        _report(progress, 0.05, "segmenting " + ", ".join(todo))
+    grown, seg_summary = segment_reference(reference, todo, background_ras, settings)
     masks_ref.update(grown)
     if seg_summary:
         quality["segmentation"] = seg_summary
-    for structure in ROI_OF:
-        if structure not in masks_ref:
-            raise InputError(f"no {structure} ROI: give a mask_{structure} or seeds_{structure}")
-    masks: dict[tuple[str, str], sitk.Image] = {(ROI_OF[s], "T1C"): m for s, m in masks_ref.items() if s in ROI_OF}
-    explicit = dict(explicit_masks or {})
-    to_move = {seq: images[seq] for seq in MOVING}
-    propagated, reg_quality = propagate_rois(reference, to_move, {s: masks_ref[s] for s in ROI_OF}, register=register)
-    quality["registration"] = reg_quality
-    for key, mask in propagated.items():
-        masks[key] = explicit.get(key, mask)
-    n4_step: Any = n4
-    if n4 and n4_iterations:
+    for name in settings.structures:
+        if name not in masks_ref:
+            message = f"no {name} ROI: give a mask_{name} or seeds_{name}"
+            if settings.on_roi_error == "raise":
+                raise InputError(message)
+            errors.update({study.block_name(study.roi_code(name), s): message for s in sequences})
+    used: dict[tuple[str, str], sitk.Image] = {(study.roi_code(s), ref_code): m for s, m in masks_ref.items()}
+    explicit = {k: v for k, v in (explicit_masks or {}).items() if k[1] in sequences}
+    to_move = {seq: images[seq] for seq in sequences[1:]
+               if any((study.roi_code(s), seq) not in explicit for s in masks_ref)}
+    if to_move and masks_ref:
+        _report(progress, 0.15, "propagating the ROIs to " + ", ".join(to_move))
+        propagated, quality["registration"] = propagate(reference, to_move, masks_ref, settings)
+        used.update(propagated)
+    used.update(explicit)
+    _report(progress, 0.35, f"N4 and {len(used)} PyRadiomics extractions")
+    feats = _extract(images, used, settings) if used else None
+    features, diagnostics, provenance = _rows(feats, settings, errors)
+    provenance["settings"] = _settings_record(settings)
+    _report(progress, 0.85, "features extracted")
+    return MRICaseResult(features, used, quality, provenance, errors, diagnostics, time.perf_counter() - t0)
+
+
+def _extract(images: Mapping[str, sitk.Image], masks: Mapping[tuple[str, str], sitk.Image], settings: MRISettings):
+    from alnpredictor.features.radiomics import extract_case
+
+    n4_step: Any = settings.n4
+    if settings.n4 and settings.n4_iterations:
         from alnpredictor.imaging.preprocess import N4Settings, n4_correct
 
-        n4_step = partial(n4_correct, cache_dir=cache_dir, settings=N4Settings(iterations=tuple(n4_iterations)))
-    feats = extract_case(images, masks, params, workers=workers, n4=n4_step, n4_cache_dir=cache_dir,
-                         on_roi_error=on_roi_error)
-    return MRICaseResult(feats.features, masks, quality, feats.provenance, feats.errors)
+        n4_step = partial(n4_correct, cache_dir=settings.cache_dir,
+                          settings=N4Settings(iterations=tuple(settings.n4_iterations)))
+    with library_threads(settings.threads):
+        return extract_case(images, masks, settings.params, workers=settings.extract_workers, n4=n4_step,
+                            n4_cache_dir=settings.cache_dir, diagnostics=settings.diagnostics,
+                            allow_border=settings.allow_border, on_roi_error=settings.on_roi_error)
 
 
-def process_case(case: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Cohort-runner entry point: one manifest row (dict) → JSON-ready result."""
+def _rows(feats, settings: MRISettings, errors: dict[str, str]):
+    """Features in study order with a NaN block for every ROI×sequence that has no mask."""
+    from alnpredictor.features.radiomics import feature_names, load_params
+
+    got = feats.features if feats is not None else {}
+    if feats is not None:
+        errors.update(feats.errors)
+    features: dict[str, float] = {}
+    template: list[str] | None = None
+    for name in settings.structures:
+        roi = study.roi_code(name)
+        for seq in settings.sequences:
+            block = study.block_name(roi, seq)
+            names = [k for k in got if k.startswith(block + "_")]
+            if names:
+                features.update({k: got[k] for k in names})
+                continue
+            if template is None:
+                template = feature_names(load_params(settings.params))
+            features.update({study.feature_name(roi, seq, n): math.nan for n in template})
+            errors.setdefault(block, "no mask for this ROI and sequence")
+    provenance = dict(feats.provenance) if feats is not None else dict(load_params(settings.params).provenance())
+    return features, (feats.diagnostics if feats is not None else {}), provenance
+
+
+def _settings_record(settings: MRISettings) -> dict[str, Any]:
+    from alnpredictor.settings import as_record
+
+    return as_record(settings)
+
+
+def read_case(case: Mapping[str, Any], settings: MRISettings) -> dict[str, Any]:
+    """Read a manifest case's files: images, reference masks, explicit (ROI, SEQ) masks, seeds.
+
+    Returns the keyword arguments of :func:`run_case` (``images``, ``masks``, ``seeds_ras``,
+    ``background_ras``, ``explicit_masks``). Empty masks are read as they are: the extraction names
+    the ROI and applies ``on_roi_error``.
+    """
     from alnpredictor.imaging.io import read_mask, read_volume
 
-    images = {seq: read_volume(path) for seq, path in case["images"].items()}
-    if "T1C" not in images:
-        raise InputError("MRI case without image_T1C")
+    sequences = settings.sequences
+    paths = case.get("images", {})
+    ref_code = sequences[0]
+    if ref_code not in paths:
+        raise InputError(f"MRI case without image_{ref_code} ({study.sequence_description(ref_code)})")
+    images = {seq: read_volume(paths[seq]) for seq in sequences if seq in paths}
     labels = case.get("labels") or {}
-    # Empty masks are read as they are: extract_case names the ROI and applies on_roi_error.
-    ref_masks = {s: read_mask(case["masks"][s], reference=images["T1C"], label=labels.get(ROI_OF[s]), allow_empty=True)
-                 for s in ROI_OF if s in case.get("masks", {})}
+    mask_paths = case.get("masks", {})
+    masks = {s: read_mask(mask_paths[s], reference=images[ref_code], label=labels.get(study.roi_code(s)),
+                          allow_empty=True)
+             for s in settings.structures if s in mask_paths}
     explicit = {}
-    for key, path in case.get("masks", {}).items():
-        if key in ROI_OF:
+    for key, path in mask_paths.items():
+        if key in study.structure_names():
             continue
         roi, seq = key.split("_", 1)
-        explicit[(roi, seq)] = read_mask(path, reference=images[seq], label=labels.get(roi), allow_empty=True)
+        if seq in images and study.structure_of_roi(roi) in settings.structures:
+            explicit[(roi, seq)] = read_mask(path, reference=images[seq], label=labels.get(roi), allow_empty=True)
     seeds = case.get("seeds", {})
-    result = run_mri_case(
-        images,
-        ref_masks=ref_masks,
-        seeds_ras={k: v for k, v in seeds.items() if k in ROI_OF},
-        background_ras=seeds.get("background"),
-        explicit_masks=explicit,
-        params=settings.get("params", "mri-yu2021"),
-        register=bool(settings.get("register", True)),
-        n4=bool(settings.get("n4", True)),
-        n4_iterations=settings.get("n4_iterations"),
-        cache_dir=settings.get("cache_dir"),
-        workers=int(settings.get("extract_workers", 1)),
-        smoothing_mm=float(settings.get("smoothing_mm", 0.0)),
-        on_roi_error=str(settings.get("on_roi_error", "raise")),
-    )
+    return {"images": images, "masks": masks,
+            "seeds_ras": {k: v for k, v in seeds.items() if k in settings.structures},
+            "background_ras": seeds.get("background"), "explicit_masks": explicit}
+
+
+def process_case(case: Mapping[str, Any], settings: MRISettings) -> dict[str, Any]:
+    """Cohort-runner entry point: one manifest case (dict) → JSON-ready record."""
+    result = run_case(settings=settings, **read_case(case, settings))
     return {
         "features": result.features,
         "clinical": dict(case.get("clinical", {})),
         "quality": result.quality,
         "provenance": result.provenance,
         "errors": result.errors,
+        "diagnostics": result.diagnostics,
+        "seconds": round(result.seconds, 3),
     }
+
+
+def load_model(path: str | Path):
+    """A model bundle for MRI features (refuses tampered, unknown-schema or other-pathway bundles)."""
+    from alnpredictor.models import load_bundle
+
+    model = load_bundle(path)
+    foreign = [f for f in model.features if study.is_us_feature(f)]
+    if foreign:
+        raise InputError(f"model '{model.name}' ({path}) was trained on ultrasound features (e.g. {foreign[0]}); "
+                         "choose an MRI model, or the Ultrasound pathway")
+    return model
+
+
+def predict(model: Any, features: Mapping[str, float], clinical: Mapping[str, Any] | None = None):
+    """Clinical values checked against the model's fields (every problem at once), then the
+    probability, class at the model's cut-off and points per predictor."""
+    from alnpredictor.models.clinical import check_clinical_values
+
+    values, warnings = check_clinical_values(model.clinical_fields, dict(clinical or {}))
+    missing = [f for f in model.features if f not in features]
+    if missing:
+        raise InputError(f"model '{model.name}' needs {len(missing)} feature(s) this study did not produce "
+                         f"(e.g. {missing[:3]}): it was trained on other features, ROIs or sequences")
+    return model.predict_case({**{f: features[f] for f in model.features}, **values}), warnings
