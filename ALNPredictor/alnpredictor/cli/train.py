@@ -1,22 +1,53 @@
-"""``alnpredictor train``: fit a recipe on a feature table and save a model bundle."""
+"""``alnpredictor train``: fit a recipe on a feature table and save a model bundle.
+
+The ``--recipe`` choices, the recipe list in the help and which recipes each recipe setting
+applies to (with its default) are read from the recipe registry
+(:mod:`alnpredictor.models.recipes`), which is cheap to import.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-RECIPE_NAMES = ("svm-rbf", "mri-yu2021", "lasso-logistic", "nomogram", "linear-signature")
+#: Recipe-setting flags: (flag, option name, type, what it sets).
+_RECIPE_SETTINGS = (
+    ("--k", "k", int, "features kept per ROI×sequence group"),
+    ("--alpha", "alpha", float, "t-test threshold"),
+    ("--n-trees", "n_trees", int, "random-forest trees"),
+    ("--folds", "n_folds", int, "cross-validation folds"),
+    ("--lambda-rule", "lambda_rule", None, "lambda.min or lambda.1se"),
+)
+
+
+def _recipes_with(option: str) -> list[str]:
+    from alnpredictor.models.recipes import RECIPES
+
+    return [name for name, recipe in RECIPES.items() if option in recipe.options.names()]
+
+
+def _setting_help(option: str, text: str) -> str:
+    from alnpredictor.models.recipes import RECIPES
+
+    recipes = _recipes_with(option)
+    default = RECIPES[recipes[0]].options.defaults().get(option) if recipes else None
+    return f"{', '.join(recipes) or 'no recipe'}: {text} (default {default})"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from alnpredictor.models.recipes import RECIPES
+
+    names = list(RECIPES)
+    signature_recipes = " / ".join(_recipes_with("signature"))
     p = sub.add_parser(
-        "train", help="train a model (svm-rbf, mri-yu2021, lasso-logistic, nomogram, linear-signature)",
+        "train", help=f"train a model ({', '.join(names)})",
         description="Train a model on a feature table (one row per case) and save it as NAME.alnmodel/. "
                     "The cut-off is chosen by Youden's index on this (training) cohort unless --cutoff is given.")
     p.add_argument("--features", required=True, metavar="F.csv", help="feature table (CSV), one row per case")
     p.add_argument("--label", required=True, metavar="COL", help="outcome column (ALN metastasis)")
     p.add_argument("--positive", default="1", metavar="VALUE",
                    help="label value meaning metastasis (default 1; e.g. R for R/N labels)")
-    p.add_argument("--recipe", required=True, choices=RECIPE_NAMES)
+    p.add_argument("--recipe", required=True, choices=names,
+                   help="; ".join(f"{n}: {r.description}" for n, r in RECIPES.items()).replace("%", "%%"))
     p.add_argument("--clinical", nargs="+", default=[], metavar="COL", help="clinical columns to include")
     p.add_argument("--choice", nargs="+", default=[], metavar="COL",
                    help="clinical columns to treat as categories even if coded as numbers (e.g. subtype 1-4)")
@@ -28,18 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude", nargs="+", default=[], metavar="COL", help="columns that are not features")
     p.add_argument("--feature-list", metavar="FILE", help="use only these features (one name per line)")
     p.add_argument("--icc-keep", metavar="FILE", help="ICC keep-list: features that passed the ICC filter")
-    g = p.add_argument_group("nomogram / linear-signature")
+    g = p.add_argument_group(signature_recipes)
     g.add_argument("--signature", metavar="COEF.csv|S.alnmodel",
                    help="linear signature (coefficient table or lasso bundle) used as a predictor")
     g.add_argument("--signature-column", metavar="COL", help="column holding a precomputed signature score")
     g.add_argument("--signature-name", default=None, help="predictor name of the signature (default 'signature')")
     g.add_argument("--no-signature", action="store_true", help="clinical-only model (nomogram recipe)")
     g = p.add_argument_group("recipe settings")
-    g.add_argument("--k", type=int, help="mri-yu2021: features kept per ROI×sequence group (default 30)")
-    g.add_argument("--alpha", type=float, help="mri-yu2021: t-test threshold (default 0.05)")
-    g.add_argument("--n-trees", type=int, help="mri-yu2021: random-forest trees (default 500)")
-    g.add_argument("--folds", type=int, help="lasso: cross-validation folds (default 10)")
-    g.add_argument("--lambda-rule", choices=("min", "1se"), help="lasso: lambda.min (default) or lambda.1se")
+    for flag, option, kind, text in _RECIPE_SETTINGS:
+        extra = ({"choices": ("min", "1se")} if option == "lambda_rule"
+                 else {"type": kind, "metavar": flag.lstrip("-").upper().replace("-", "_")})
+        g.add_argument(flag, dest=option, help=_setting_help(option, text), **extra)
     p.set_defaults(func=_run)
 
 
@@ -55,11 +85,9 @@ def _run(args: argparse.Namespace) -> int:
     table = read_table(args.features)
     out = bundle_path(args.out)
     opts: dict = {"name": args.name or out.name[: -len(".alnmodel")], "seed": args.seed}
-    for key in ("site", "cutoff", "k", "alpha", "n_trees", "lambda_rule"):
+    for key in ("site", "cutoff", *(option for _, option, _, _ in _RECIPE_SETTINGS)):
         if getattr(args, key) is not None:
             opts[key] = getattr(args, key)
-    if args.folds is not None:
-        opts["n_folds"] = args.folds
     if args.exclude:
         opts["exclude"] = args.exclude
     if args.feature_list:
@@ -71,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
         opts["icc_keep"] = args.icc_keep
     if args.choice:
         opts["clinical_types"] = {c: "choice" for c in args.choice}
-    if args.recipe in ("nomogram", "linear-signature"):
+    signature_recipes = _recipes_with("signature")
+    if args.recipe in signature_recipes:
         if args.signature:
             opts["signature"] = args.signature
         if args.signature_column:
@@ -81,8 +110,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.no_signature:
             opts["features"] = []
     elif args.signature or args.signature_column or args.no_signature:
-        raise InputError("--signature/--signature-column/--no-signature apply to the nomogram and "
-                         "linear-signature recipes only")
+        raise InputError(f"--signature/--signature-column/--no-signature apply to the "
+                         f"{' and '.join(signature_recipes)} recipes only")
     model = train_model(table, args.label, args.recipe, clinical=args.clinical,
                         positive=parse_label_value(args.positive), **opts)
     path = save_bundle(model, out)

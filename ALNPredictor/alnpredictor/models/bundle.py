@@ -3,10 +3,11 @@
 ``model.json`` holds the schema version, recipe, ordered features, clinical fields, cut-off,
 training summary and metrics, software versions, the SHA-256 of every other file (``files``), and
 an ``integrity`` digest of its own canonical text. Loading never runs code from the bundle:
-JSON is parsed as data, skops files are loaded only after their hash matches and only when every
-type they contain is trusted by skops or on our explicit allow-list of scikit-learn internals we
-create ourselves. Any changed byte, an unknown schema, or an inconsistent bundle is refused with
-a ``ModelBundleError``.
+JSON is parsed as data (never pickle), skops files are loaded only after their hash matches and
+only when every type they contain is trusted by skops or declared by a registered recipe
+(``Recipe.skops_trusted_types`` in :mod:`alnpredictor.models.recipes`: the scikit-learn internals
+our recipes create themselves). Any changed byte, an unknown schema, or an inconsistent bundle is
+refused with a ``ModelBundleError``.
 
 The digests detect damage and edits; they are not a signature (someone who rewrites the hashes
 too is not stopped). Share bundles through a channel you trust.
@@ -23,7 +24,6 @@ from pathlib import Path
 from alnpredictor.errors import ModelBundleError
 from alnpredictor.jsonsafe import json_safe
 from alnpredictor.models.fitted import SCHEMA, SCHEMA_VERSION, FittedModel
-from alnpredictor.models.svm import SKOPS_ALLOWED_TYPES
 
 BUNDLE_SUFFIX = ".alnmodel"
 MODEL_JSON = "model.json"
@@ -134,6 +134,8 @@ def _load_estimator(path: Path, spec: dict, name: str | None):
     """One skops file of the bundle: hash re-checked on the bytes loaded, trusted types only."""
     import skops.io as sio
 
+    from alnpredictor.models.recipes import trusted_skops_types
+
     if name not in spec["files"]:
         raise _refuse(path, f"estimator file {name!r} is not listed with a SHA-256")
     data = (path / name).read_bytes()
@@ -143,7 +145,7 @@ def _load_estimator(path: Path, spec: dict, name: str | None):
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - skops raises various errors on damaged files
         raise _refuse(path, f"{name} is not a readable skops file ({exc})") from exc
-    disallowed = sorted(set(untrusted) - set(SKOPS_ALLOWED_TYPES))
+    disallowed = sorted(set(untrusted) - trusted_skops_types())
     if disallowed:
         raise _refuse(path, f"{name} contains types that are not trusted: {disallowed}")
     try:

@@ -4,7 +4,8 @@ A model is described by a JSON-able ``spec`` (what ``model.json`` holds) plus, f
 recipes, a fitted scikit-learn pipeline. Linear models (LASSO signature, published signature,
 nomogram) are plain numbers in the spec. The same object predicts for a cohort
 (``predict_proba``), for one patient (``predict_case``: probability, class at the cut-off,
-nomogram points, CI), and describes itself (``card``).
+nomogram points, CI), and describes itself (``card``, whose description comes from the recipe
+registry).
 """
 
 from __future__ import annotations
@@ -34,18 +35,6 @@ RESEARCH_USE = (
     "Research use only. Not a medical device; not validated for diagnostic or treatment decisions. "
     "Predictions must not replace sentinel lymph node biopsy or clinical judgement."
 )
-
-RECIPE_DESCRIPTIONS = {
-    "svm-rbf": "z-score + RBF support-vector machine (e1071 defaults C=1, gamma=1/p), Platt-scaled "
-               "probabilities (CalibratedClassifierCV sigmoid)",
-    "mri-yu2021": "z-score → Welch t-test p<0.05 → random-forest top-k per ROI×sequence group → RBF SVM "
-                  "(Yu et al., EBioMedicine 2021)",
-    "lasso-logistic": "standardised L1 logistic regression, 10-fold CV, lambda.min (glmnet-like); "
-                      "linear signature on the original feature scale",
-    "nomogram": "multivariable logistic regression of signature and clinical predictors (statsmodels) "
-                "with rms-style points",
-    "linear-signature": "published linear signature (coefficient table)",
-}
 
 _EPS = 1e-15
 
@@ -128,11 +117,13 @@ class FittedModel:
     @property
     def card(self) -> dict:
         """The model card: what the model is, how it was trained and how it performed."""
+        from alnpredictor.models.recipes import recipe_description
+
         s = self.spec
         card = {
             "name": self.name,
             "recipe": self.recipe,
-            "description": RECIPE_DESCRIPTIONS.get(self.recipe, self.recipe),
+            "description": recipe_description(self.recipe),
             "created": s.get("created"),
             "intended_use": s.get("intended_use", INTENDED_USE),
             "research_use": s.get("research_use", RESEARCH_USE),

@@ -9,6 +9,9 @@ deprecated ``SVC(probability=True)``).
 ``mri-yu2021`` (Yu et al., EBioMedicine 2021): z-score → two-sample t-test (Welch, R's
 ``t.test`` default) p < 0.05 → random forest per ROI×sequence group (feature-name prefix before
 the first ``_``: ``TT1C``, ``LADC`` …), top k = 30 by mean decrease in impurity (Gini) → svm-rbf.
+
+The recipes that use these (options, skops trusted types, fit) are
+:mod:`alnpredictor.models.recipes.svm_rbf` and :mod:`alnpredictor.models.recipes.mri_yu2021`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from alnpredictor.errors import InputError
-
-#: Types inside an svm-rbf pipeline that skops does not trust by default; we create them ourselves.
-SKOPS_ALLOWED_TYPES = (
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-)
 
 
 def make_svm_rbf(C: float = 1.0, gamma: float | str = "auto", calibration_folds: int = 5) -> Pipeline:
