@@ -77,11 +77,11 @@ def test_nomogram_marks_the_patient_where_the_points_are(nomogram, tmp_path):
     assert len(marks) == len(preds) + 1  # one per predictor + total points
     for i, ((row, x), pred) in enumerate(zip(marks, preds), start=1):
         assert row == i  # predictor rows top-down, in model order
-        assert x == pytest.approx(case["points"][pred["name"]] / 100.0)
+        assert x == pytest.approx(case.points[pred["name"]] / 100.0)
     total_max = sum(100 * (p["effect_max"] - p["effect_min"]) / model.spec["points"]["scale"] for p in preds)
-    assert marks[-1][1] == pytest.approx(case["total_points"] / total_max)
+    assert marks[-1][1] == pytest.approx(case.total_points / total_max)
     texts = [t.get_text() for t in ax.texts]
-    assert f"p = {case['probability']:.2f}" in texts
+    assert f"p = {case.probability:.2f}" in texts
     assert {"Points", "Total points", "Probability of ALN metastasis", "signature", "age", "grade",
             "subtype"} <= set(texts)
     _check_files(save_figure(fig, tmp_path / "nomogram"))

@@ -181,12 +181,12 @@ def test_nomogram_points_and_probability_are_consistent():
     prob = model.predict_proba(df)
     for i in range(5):
         case = model.predict_case(df.iloc[i].to_dict())
-        assert case["probability"] == pytest.approx(prob[i])
-        assert case["total_points"] == pytest.approx(sum(case["points"].values()))
-        assert total_points_to_probability(pts, case["total_points"]) == pytest.approx(prob[i], rel=1e-9)
-        assert case["interval"]["low"] < case["probability"] < case["interval"]["high"]
-        assert case["predicted_class"] == int(prob[i] >= model.cutoff)
-        assert set(case["points"]) == {"signature", "age", "birads", "subtype"}
+        assert case.probability == pytest.approx(prob[i])
+        assert case.total_points == pytest.approx(sum(case.points.values()))
+        assert total_points_to_probability(pts, case.total_points) == pytest.approx(prob[i], rel=1e-9)
+        assert case.interval.low < case.probability < case.interval.high
+        assert case.predicted_class == int(prob[i] >= model.cutoff)
+        assert set(case.points) == {"signature", "age", "birads", "subtype"}
     assert probability_to_total_points(pts, 0.5) == pytest.approx(-pts["offset"] * 100 / pts["scale"])
     # subtype reference level gets 0 points relative to its own minimum effect
     sub = next(p for p in pts["predictors"] if p["name"] == "subtype")
@@ -260,9 +260,9 @@ def test_predict_case_refuses_bad_clinical_values_and_warns_out_of_range():
     with pytest.raises(ClinicalDataError, match="number"):
         model.predict_case({**row, "age": "old"})
     far = model.predict_case({**row, "age": 130})
-    assert far["warnings"][0]["code"] == "feature_out_of_training_range"
-    assert "age" in far["warnings"][0]["details"]["features"]
-    assert model.predict_case(pd.DataFrame([row]))["probability"] == pytest.approx(model.predict_case(row)["probability"])
+    assert far.warnings[0]["code"] == "feature_out_of_training_range"
+    assert "age" in far.warnings[0]["details"]["features"]
+    assert model.predict_case(pd.DataFrame([row])).probability == pytest.approx(model.predict_case(row).probability)
 
 
 def test_train_model_refuses_bad_requests():

@@ -138,7 +138,7 @@ def test_registering_a_recipe_is_all_it_takes(toy_recipe, tmp_path):
     path = save_bundle(model, tmp_path / "toy")
     loaded = load_bundle(path)
     assert np.array_equal(loaded.predict_proba(test), model.predict_proba(test))
-    assert loaded.predict_case(test.iloc[0].to_dict())["probability"] == model.predict_proba(test)[0]
+    assert loaded.predict_case(test.iloc[0].to_dict()).probability == model.predict_proba(test)[0]
 
     unregister(toy_recipe.name)  # what the registry does not declare is not trusted, nor trainable
     assert toy_recipe.name not in _recipe_choices() and TOY_TYPE not in trusted_skops_types()

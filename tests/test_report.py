@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 from pypdf import PdfReader
 
+from alnpredictor.models.prediction import Interval, Prediction
 from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
 from alnpredictor.report.keyimages import centroid_slice, render_key_images
 
@@ -64,3 +65,19 @@ def test_pdf_and_json_escape_user_strings_and_hide_identifiers(breast1, tmp_path
     assert "<b>O'Neil & Co</b>" in text  # printed literally: markup was escaped, not interpreted
     assert "Model card" in text and "Features appendix" in text
     assert "not be used" in text  # research-use statement
+
+
+def test_report_takes_a_prediction_or_its_stored_form(tmp_path):
+    pred = Prediction(probability=0.62, cutoff=0.407, predicted_class=1, model_name="DLRN", recipe="nomogram",
+                      points={"signature": 88.0, "age": 12.5}, total_points=100.5,
+                      interval=Interval(low=0.5, high=0.7, method="Wald interval on the log-odds scale"),
+                      values={"signature": 0.4, "age": 51.0}).with_context(mask_source="grow-cut")
+    card = {"recipe": "nomogram"}
+    stored = pred.to_dict()
+    legacy = {**{k: v for k, v in stored.items() if k != "class"}, "prediction": "metastasis"}
+    reports = [build_report(p, card) for p in (pred, stored, legacy)]
+    assert reports[0]["prediction"] == reports[1]["prediction"] == reports[2]["prediction"] == stored
+    assert reports[0]["prediction"]["class"] == "metastasis" and reports[0]["prediction"]["mask_source"] == "grow-cut"
+    write_pdf_report(reports[2], tmp_path / "r.pdf")
+    text = "".join(p.extract_text() for p in PdfReader(str(tmp_path / "r.pdf")).pages)
+    assert "metastasis (cut-off 0.407)" in text and "0.500–0.700" in text

@@ -1,4 +1,9 @@
-"""``alnpredictor predict``: probability, class at the cut-off and nomogram points (JSON)."""
+"""``alnpredictor predict``: probability, class at the cut-off and nomogram points (JSON).
+
+Each case is printed in the stored form of :class:`~alnpredictor.models.prediction.Prediction`
+(``Prediction.to_dict()``: the class label under ``"class"``, 1/0 under ``"predicted_class"``)
+plus its ``row`` number in the input table.
+"""
 
 from __future__ import annotations
 
@@ -21,18 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import json
 
-    from alnpredictor.jsonsafe import json_safe
     from alnpredictor.models import resolve_model
     from alnpredictor.models.design import read_table
 
     model = resolve_model(args.model)
     table = read_table(args.features)
-    cases = []
-    for i in range(len(table)):
-        res = model.predict_case(table.iloc[[i]])
-        res["row"] = i
-        cases.append(res)
-    print(json.dumps(json_safe(cases[0] if len(cases) == 1 else cases), indent=2))
+    cases = [{**model.predict_case(table.iloc[[i]]).to_dict(), "row": i} for i in range(len(table))]
+    print(json.dumps(cases[0] if len(cases) == 1 else cases, indent=2, allow_nan=False))
     if args.nomogram:
         from alnpredictor.report.figures import nomogram_figure, save_figure
 

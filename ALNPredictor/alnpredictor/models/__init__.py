@@ -1,4 +1,4 @@
-"""Models: recipes, Youden cut-off, and safe model bundles (skops, no pickle).
+"""Models: recipes, the Prediction result, Youden cut-off, and safe model bundles (skops, no pickle).
 
 Layout::
 
@@ -7,6 +7,7 @@ Layout::
     train.py      train_model: the steps every recipe shares (checks, features, complete cases,
                   labels, cut-off, metrics, statistics, points, model card) around recipe.fit
     fitted.py     FittedModel: predict_proba / predict_case / card for any recipe
+    prediction.py Prediction: one patient's result (to_dict / from_dict)
     bundle.py     save_bundle / load_bundle (hashes, schema, trusted skops types from the registry)
     signature.py  published coefficient tables; validation.py validate / compare_models
     svm.py, lasso.py, nomogram.py, design.py, labels.py, clinical.py: the numerical building blocks
@@ -19,7 +20,7 @@ Public API (what the Slicer Logic, the CLI and the report call)::
     load_signature(csv_path) -> FittedModel
     validate(model_or_signature, df, label, positive=1, cutoff=None) -> dict
     compare_models(model_a, model_b, df, label, positive=1) -> dict
-    FittedModel.predict_proba(df) / .predict_case(row) / .card
+    FittedModel.predict_proba(df) / .predict_case(row) -> Prediction / .card
     RECIPES, get_recipe(name) -> Recipe
 
 Names are imported on first use, so ``import alnpredictor.models.recipes`` (the command line
@@ -34,6 +35,7 @@ from typing import Any
 _EXPORTS = {
     "RECIPES": "alnpredictor.models.recipes",
     "get_recipe": "alnpredictor.models.recipes",
+    "Prediction": "alnpredictor.models.prediction",
     "FittedModel": "alnpredictor.models.fitted",
     "compare_models": "alnpredictor.models.validation",
     "load_bundle": "alnpredictor.models.bundle",

@@ -3,9 +3,9 @@
 A model is described by a JSON-able ``spec`` (what ``model.json`` holds) plus, for the SVM
 recipes, a fitted scikit-learn pipeline. Linear models (LASSO signature, published signature,
 nomogram) are plain numbers in the spec. The same object predicts for a cohort
-(``predict_proba``), for one patient (``predict_case``: probability, class at the cut-off,
-nomogram points, CI), and describes itself (``card``, whose description comes from the recipe
-registry).
+(``predict_proba``), for one patient (``predict_case`` → :class:`~alnpredictor.models.prediction.Prediction`:
+probability, class at the cut-off, nomogram points, interval), and describes itself (``card``,
+whose description comes from the recipe registry).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from scipy.stats import norm
 from alnpredictor.errors import InputError, ModelBundleError
 from alnpredictor.models import nomogram as nomo
 from alnpredictor.models.design import encode_clinical, numeric_block
+from alnpredictor.models.prediction import Interval, Prediction
 from alnpredictor.stats.checks import case_out_of_range
 
 SCHEMA = "alnpredictor.model"
@@ -218,9 +219,13 @@ class FittedModel:
             return None
         return [nomo.points_for(pts, dict(zip(self.design_columns, row))) for row in x]
 
-    def predict_case(self, row: Mapping[str, Any] | pd.DataFrame, level: float = 0.95) -> dict:
+    def predict_case(self, row: Mapping[str, Any] | pd.DataFrame, level: float = 0.95) -> Prediction:
         """One patient: probability, class at the cut-off, points per predictor, total points,
-        confidence interval of the probability (logistic models), and warnings."""
+        interval of the probability (logistic models), the values used, and warnings.
+
+        :param row: ``{column: value}`` or a one-row table with the model's feature and clinical columns.
+        :param level: level of the interval (logistic models with a covariance matrix).
+        """
         if isinstance(row, pd.DataFrame):
             if len(row) != 1:
                 raise InputError(f"predict_case takes one case; got {len(row)} rows (use predict_proba)")
@@ -237,43 +242,32 @@ class FittedModel:
         xm = self.design_matrix(table)
         x = xm[0]
         probs, lps = self._scores(xm)
-        prob = float(probs[0])
-        out: dict[str, Any] = {
-            "model": self.name,
-            "recipe": self.recipe,
-            "probability": prob,
-            "cutoff": self.cutoff,
-            "predicted_class": None,
-            "prediction": None,
-            "positive_label": (self.spec.get("label") or {}).get("positive"),
-            "linear_predictor": float(lps[0]),
-            "points": None,
-            "total_points": None,
-            "interval": None,
-            "warnings": [],
-            "research_use": self.spec.get("research_use", RESEARCH_USE),
-        }
-        if self.cutoff is not None:
-            cls = int(prob >= self.cutoff)
-            out["predicted_class"] = cls
-            out["prediction"] = "metastasis" if cls else "no metastasis"
-        # What each predictor's points are read from: the signature score, the encoded clinical values.
-        out["values"] = {name: float(v) for name, v in zip(self.design_columns, x)}
+        prob, lp = float(probs[0]), float(lps[0])
         pts = self._points(xm)
-        if pts is not None:
-            out["points"] = pts[0]
-            out["total_points"] = float(sum(pts[0].values()))
+        interval = None
         cov = self.spec["predictor"].get("covariance")
         if cov is not None:
             xt = np.concatenate([[1.0], x])
             se = float(np.sqrt(max(xt @ np.asarray(cov, float) @ xt, 0.0)))
             z = norm.ppf(0.5 + level / 2.0)
-            lp = out["linear_predictor"]
-            out["interval"] = {"level": level, "low": float(expit(lp - z * se)), "high": float(expit(lp + z * se)),
-                               "method": "Wald interval on the log-odds scale"}
+            interval = Interval(low=float(expit(lp - z * se)), high=float(expit(lp + z * se)), level=level,
+                                method="Wald interval on the log-odds scale")
         values = {c: float(pd.to_numeric(table[c], errors="coerce").iloc[0])
                   for c in table.columns if c in self.feature_stats}
         finding = case_out_of_range(self.feature_stats, values)
-        if finding:
-            out["warnings"].append(finding.to_dict())
-        return out
+        return Prediction(
+            probability=prob,
+            cutoff=self.cutoff,
+            predicted_class=None if self.cutoff is None else int(prob >= self.cutoff),
+            model_name=self.name,
+            recipe=self.recipe,
+            positive_label=(self.spec.get("label") or {}).get("positive"),
+            linear_predictor=lp,
+            points=None if pts is None else pts[0],
+            total_points=None if pts is None else float(sum(pts[0].values())),
+            interval=interval,
+            # what each predictor's points are read from: the signature score, the encoded clinical values
+            values={name: float(v) for name, v in zip(self.design_columns, x)},
+            warnings=(finding.to_dict(),) if finding else (),
+            research_use=self.spec.get("research_use", RESEARCH_USE),
+        )

@@ -1,8 +1,9 @@
 """Patient reports: one JSON document, rendered to PDF with reportlab.
 
-``build_report`` gathers the prediction, the model card, the features and the key images into a
-plain dict (written as JSON by ``write_json_report``); ``write_pdf_report`` lays it out. Patient
-and study identifiers appear only when the user asks (``include_identifiers=True``). Every
+``build_report`` gathers the prediction (a :class:`~alnpredictor.models.prediction.Prediction` or
+its stored dict form, the class label under ``"class"``), the model card, the features and the key
+images into a plain dict (written as JSON by ``write_json_report``); ``write_pdf_report`` lays it
+out. Patient and study identifiers appear only when the user asks (``include_identifiers=True``). Every
 user-provided string is escaped before it reaches reportlab's mini-markup, so a name such as
 ``<b>O'Neil & Co</b>`` is printed as typed and cannot change the document.
 """
@@ -18,6 +19,7 @@ from xml.sax.saxutils import escape
 
 from alnpredictor import __version__
 from alnpredictor.jsonsafe import json_safe
+from alnpredictor.models.prediction import Prediction, prediction_dict
 
 RESEARCH_STATEMENT = (
     "Research software. This prediction has not been cleared for clinical use and must not be used "
@@ -27,7 +29,7 @@ DEMO_STATEMENT = "Demonstration model trained on synthetic data: the numbers ill
 
 
 def build_report(
-    prediction: Mapping[str, Any],
+    prediction: Prediction | Mapping[str, Any],
     model_card: Mapping[str, Any],
     *,
     features: Mapping[str, float] | None = None,
@@ -41,7 +43,8 @@ def build_report(
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict.
 
-    :param prediction: from ``FittedModel.predict_case``: probability, class, cutoff, points...
+    :param prediction: from ``FittedModel.predict_case`` (probability, class, cut-off, points...), or
+        a stored result (``Prediction.to_dict()``, e.g. read back from a saved scene).
     :param model_card: the bundle's model card (training cohort, validation AUCs, cut-off, use).
     :param identifiers: patient/study identifiers; kept only with ``include_identifiers=True``.
     :param quality: segmentation / registration quality figures to show.
@@ -53,7 +56,7 @@ def build_report(
         "software": {"alnpredictor": __version__},
         "statement": statement,
         "identifiers": dict(identifiers or {}) if include_identifiers else None,
-        "prediction": dict(prediction),
+        "prediction": prediction_dict(prediction),
         "clinical": dict(clinical or {}),
         "model_card": dict(model_card),
         "quality": dict(quality or {}),
@@ -154,7 +157,7 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
                      _para(f"{_fmt(interval['low'])}–{_fmt(interval['high'])} ({interval.get('method', '')})", body)])
     elif interval:
         rows.append([_para("95% interval", body), _para(_fmt(interval), body)])
-    label = pred.get("class") or pred.get("prediction") or "—"
+    label = pred.get("class") or "—"
     rows.append([_para("Class at cut-off", body), _para(f"{label} (cut-off {_fmt(pred.get('cutoff'))})", body)])
     if pred.get("total_points") is not None:
         rows.append([_para("Total nomogram points", body), _para(_fmt(pred.get("total_points"), 1), body)])

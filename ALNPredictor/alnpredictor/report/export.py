@@ -13,6 +13,7 @@ from typing import Any
 import SimpleITK as sitk
 
 from alnpredictor.errors import InputError
+from alnpredictor.models.prediction import Prediction, prediction_dict
 from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
 from alnpredictor.report.keyimages import render_key_images
 
@@ -31,7 +32,7 @@ def nomogram_png(model: Any, values: Mapping[str, Any], path: str | Path, title:
 
 def export_patient_report(
     out_dir: str | Path,
-    prediction: Mapping[str, Any],
+    prediction: Prediction | Mapping[str, Any],
     model: Any,
     image: sitk.Image,
     masks: Mapping[str, sitk.Image],
@@ -47,12 +48,14 @@ def export_patient_report(
 ) -> dict[str, Any]:
     """Write ``<stem>.pdf`` and ``<stem>.json`` (plus key-image and nomogram PNGs) into ``out_dir``.
 
+    :param prediction: ``model.predict_case(...)``, or a stored result (``Prediction.to_dict()``).
     :param masks: ``{"tumor": mask, "nodes": mask}`` on ``image``'s grid (empty ones are skipped).
     :returns: paths of the PDF, JSON, key images and nomogram (None without a points scale).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     key_images = render_key_images(image, dict(masks), out, label=image_label)
+    prediction = prediction_dict(prediction)
     values = {**(features or {}), **(clinical or {}), **(prediction.get("values") or {})}
     nomogram = nomogram_png(model, values, out / "nomogram.png") if model is not None else None
     used = {f: (features or {}).get(f) for f in (model.features if model is not None else [])}
