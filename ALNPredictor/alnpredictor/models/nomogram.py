@@ -4,6 +4,10 @@ Points: each predictor's linear effect is placed on a 0–100 scale where 100 po
 largest effect range among the predictors (range of a continuous predictor = its display range,
 quantiles q … 1−q with q = 10/max(n, 200); categorical = all levels). A patient's total points map
 back to the linear predictor and hence to the probability: ``lp = offset + total · scale / 100``.
+
+The ``nomogram`` recipe (:mod:`alnpredictor.models.recipes.nomogram`) fits with
+:func:`fit_logistic`; ``train_model`` builds the points scale of every linear model with
+:func:`build_points`.
 """
 
 from __future__ import annotations
@@ -109,8 +113,3 @@ def probability_to_total_points(points: Mapping, prob) -> np.ndarray:
     """Total points giving probability ``prob`` (for the probability axis of the chart)."""
     return (logit(np.asarray(prob, dtype=float)) - points["offset"]) * 100.0 / points["scale"]
 
-
-def value_to_points(pred: Mapping, points: Mapping, value) -> np.ndarray:
-    """Points of a continuous predictor's value(s) (for axis ticks)."""
-    eff = pred["coefficients"][0] * np.asarray(value, dtype=float)
-    return 100.0 * (eff - pred["effect_min"]) / points["scale"]
