@@ -2,7 +2,9 @@
 
 Reference in the same run: batch size 1 on CPU (one forward pass per lesion, what an interactive
 single-case prediction does). Figures: CPU batch 8 vs that reference, GPU batch 32 vs the CPU
-batch 8 figure, and the handcrafted ultrasound features per image for scale.
+batch 8 figure, the handcrafted ultrasound features per image for scale, and one frame through the
+whole pathway (``pathways.us.run_case``: handcrafted + PyRadiomics texture + ResNet50, what the
+panel's Predict and each cohort case do).
 """
 
 from __future__ import annotations
@@ -62,4 +64,21 @@ def run(results: dict) -> None:
     hand = N_IMAGES / (time.perf_counter() - t0)
     out.update(handcrafted_img_s=hand, handcrafted_vs_deep_cpu_batch8=hand / b8)
     print(f"handcrafted US features (morphology, echo, LBP): {hand:.1f} img/s -> {hand / b8:.1f}x ResNet50 CPU batch 8")
+
+    import SimpleITK as sitk
+
+    from alnpredictor.pathways import us
+    from alnpredictor.settings import USSettings
+    from alnpredictor.synthetic.us_cohort import to_sitk
+
+    settings = USSettings(device="cpu")
+    frames = [(sitk.JoinSeries(to_sitk(c.image, c.spacing)), sitk.JoinSeries(to_sitk(c.mask.astype("uint8"), c.spacing)))
+              for c in cases[:4]]
+    us.run_case(frames[0][0], settings, mask=frames[0][1])  # warm-up (network built once per process)
+    t0 = time.perf_counter()
+    for image, mask in frames:
+        us.run_case(image, settings, mask=mask)
+    per_case = (time.perf_counter() - t0) / len(frames)
+    out.update(pathway_run_case_s=per_case)
+    print(f"one frame through pathways.us.run_case (handcrafted + texture + ResNet50, CPU): {per_case:.2f} s")
     results["deep"] = out

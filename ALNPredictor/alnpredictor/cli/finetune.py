@@ -12,6 +12,14 @@ written is what ``alnpredictor extract --pathway us --weights FILE`` takes.
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +52,6 @@ def _run(args: argparse.Namespace) -> int:
     import json
 
     from alnpredictor.features.finetune import FinetuneConfig, finetune, split_train_validation
-    from alnpredictor.pathways.us import load_crops
 
     crops, labels, _ = load_crops(args.manifest, label=args.label, positive=args.positive)
     tr, va = split_train_validation(labels, args.val_fraction, args.seed)
@@ -83,3 +90,39 @@ def _run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def load_crops(manifest: str | Path, label: str = "label", positive: str | int = 1) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """ROI crops ([0, 1], bounding box) and 0/1 labels of every labelled case of a manifest, for
+    :func:`alnpredictor.features.finetune.finetune`. Cases that fail to load are skipped with a warning."""
+    import tempfile
+
+    import numpy as np
+
+    from alnpredictor.cli.extract_us import normalise_manifest
+    from alnpredictor.cohort.manifest import load_manifest
+    from alnpredictor.errors import InputError
+    from alnpredictor.features import deep, ultrasound
+    from alnpredictor.pathways.us import load_case
+
+    with tempfile.TemporaryDirectory(prefix="alnpredictor-us-") as tmp:
+        mf = load_manifest(normalise_manifest(manifest, tmp, label=label))
+    crops, labels, ids = [], [], []
+    for case in mf.runnable():
+        value = case.label
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            image, mask, _ = load_case(
+                case.images["US"], case.masks.get("tumor"), case.seeds.get("tumor"), case.seeds.get("background")
+            )
+            img2, msk2, _ = ultrasound.frame_arrays(image, mask)
+            crops.append(deep.crop_to_roi(img2, msk2))
+        except InputError as exc:
+            log.warning("case %s skipped: %s", case.case_id, exc)
+            continue
+        labels.append(int(str(value).strip() == str(positive)))
+        ids.append(case.case_id)
+    if not crops:
+        raise InputError(f"manifest {manifest}: no labelled case could be loaded (label column '{label}')")
+    return crops, np.asarray(labels), ids

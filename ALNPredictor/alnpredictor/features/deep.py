@@ -337,13 +337,6 @@ class DeepFeatureExtractor:
             raise InputError(f"{len(images)} images but {len(masks)} masks; give one ROI mask per image")
         return self.extract_crops([crop_to_roi(i, m) for i, m in zip(images, masks)], progress=progress)
 
-    def extract_frame(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], index=None):
-        """Like :meth:`extract` but a pandas DataFrame with ``DL_*`` columns (float64)."""
-        import pandas as pd
-
-        feats = self.extract(images, masks).astype(np.float64)
-        return pd.DataFrame(feats, columns=feature_names(), index=index)
-
 
 def default_num_threads() -> int:
     """A fixed thread count for reproducible CPU runs: the CPUs available to this process, at most 8."""

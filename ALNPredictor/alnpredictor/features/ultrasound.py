@@ -166,10 +166,6 @@ def boundary_contour(mask: np.ndarray, sigma: float = CONTOUR_SIGMA) -> np.ndarr
     return c
 
 
-def _perimeter(c: np.ndarray) -> float:
-    return float(np.linalg.norm(np.diff(np.vstack([c, c[:1]]), axis=0), axis=1).sum())
-
-
 def resample_contour(c: np.ndarray, n: int = NRL_SAMPLES) -> np.ndarray:
     """n points equally spaced in arc length along a closed contour."""
     closed = np.vstack([c, c[:1]])

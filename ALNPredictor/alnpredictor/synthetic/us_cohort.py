@@ -265,7 +265,3 @@ def write_cohort(cases: list[SyntheticUSCase], out_dir: str | Path, masks: bool 
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
 
-
-def lesion_features_truth(case: SyntheticUSCase) -> dict:
-    """The generating traits of a case (for checks that features follow what was drawn)."""
-    return dict(case.traits, label=case.label, risk=case.risk, radius_mm=case.traits["radius"] * case.spacing[0])
