@@ -427,7 +427,7 @@ if IN_SLICER_APP:
             if interval:
                 text += f"  ({interval.get('low', 0):.3f}–{interval.get('high', 0):.3f})"
             self.ui.probabilityLabel.text = text
-            self.ui.classLabel.text = f"{prediction.get('prediction') or '—'} (cut-off {prediction.get('cutoff')})"
+            self.ui.classLabel.text = f"{prediction.get('class') or '—'} (cut-off {prediction.get('cutoff')})"
             points = prediction.get("points") or {}
             values = prediction.get("values") or {}
             table = self.ui.pointsTable

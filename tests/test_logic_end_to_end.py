@@ -98,7 +98,7 @@ def test_segment_then_predict_then_report(logic, slicer_scene, study, tmp_path):
     assert steps[0][0] == 0.0 and steps[-1] == (1.0, "done")
     assert all(a[0] <= b[0] for a, b in zip(steps, steps[1:]))
     # the same features give the same prediction through the core
-    assert pred["probability"] == pytest.approx(model.predict_case({**features, "age": 61})["probability"], abs=1e-12)
+    assert pred["probability"] == pytest.approx(model.predict_case({**features, "age": 61}).probability, abs=1e-12)
 
     # results live in a table node that survives saving and reopening the scene
     table = result["table"]

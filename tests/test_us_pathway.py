@@ -48,7 +48,7 @@ def test_case_features_names_and_values(few_cases):
 
 
 def _as_dict(prediction):
-    return prediction.to_dict() if hasattr(prediction, "to_dict") else dict(prediction)
+    return prediction.to_dict()
 
 
 def test_seed_click_grows_the_lesion(tmp_path, few_cases):
@@ -184,8 +184,9 @@ def test_training_gives_one_self_sufficient_bundle(tmp_path, trained):
         row = table.iloc[[120]]
         features = {f: float(row[f].iloc[0]) for f in us_model.feature_columns(table)}
         clinical = {c: row[c].iloc[0] for c in us.CLINICAL}
-        prediction, warnings = us.predict(loaded, features, clinical)
+        prediction = us.predict(loaded, features, clinical)
         out = _as_dict(prediction)
+        warnings = prediction.context["clinical_warnings"]
         assert out["probability"] == pytest.approx(model.predict_proba(row)[0], abs=1e-12)
         assert set(out["points"]) == {us.SIGNATURE, *us.CLINICAL} and isinstance(warnings, list)
     # the signature's own validation, at its training cut-off, as validating the signature model itself
@@ -296,7 +297,7 @@ def test_end_to_end_seed_click_to_nomogram(tmp_path, capsys):
     r = rows.set_index("case_id").loc[valid.case_id.iloc[0]]
     clinical = {c: r[c] for c in us.CLINICAL}
     case = us.run_case(us.read_frame(manifest.parent / r.image_US), NO_TEXTURE, seeds_ras=parse_points(r.seeds_tumor))
-    prediction, _ = us.predict(loaded, case.features, clinical)
+    prediction = us.predict(loaded, case.features, clinical)
     out = _as_dict(prediction)
     expected = loaded.predict_proba(valid.iloc[[0]])[0]
     assert out["probability"] == pytest.approx(expected, abs=1e-9)

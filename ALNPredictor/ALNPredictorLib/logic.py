@@ -382,26 +382,26 @@ class ALNPredictorLogic(_LogicBase):
         """The model's clinical fields: name, type (number/integer/choice), range or values, required."""
         return list(model.clinical_fields)
 
-    def predict(self, model, features: dict, clinical: dict | None = None) -> dict:
-        """Probability, class at the model's cut-off, points per predictor and total points.
+    def predict(self, model, features: dict, clinical: dict | None = None, pathway: str = "mri"):
+        """Probability, class at the model's cut-off, points per predictor and total points (a
+        ``Prediction``; its ``values`` include the checked clinical values, its context the warnings).
 
         Clinical values are checked against the model's fields first (every problem at once).
         """
-        from alnpredictor.models.clinical import check_clinical_values
-        from alnpredictor.pathways import mri
+        from alnpredictor.pathways import get_pathway
 
-        values, _ = check_clinical_values(model.clinical_fields, clinical or {})
-        prediction, warnings = mri.predict(model, features, clinical)
-        prediction["values"] = {**{k: values[k] for k in values}, **(prediction.get("values") or {})}
-        prediction["clinical_warnings"] = warnings
-        prediction["class"] = prediction.get("prediction")
-        return prediction
+        return get_pathway(pathway).predict(model, features, clinical)
 
-    def storeResults(self, prediction: dict, modelPath: str = "", tableNode=None):
-        """Write a prediction into a table node (two columns, item/value) so the scene keeps it."""
+    def storeResults(self, prediction, modelPath: str = "", tableNode=None):
+        """Write a prediction (a ``Prediction`` or its stored dict form) into a table node (two
+        columns, item/value) so the scene keeps it."""
         import json
 
         import vtk
+
+        from alnpredictor.models.prediction import prediction_dict
+
+        prediction = prediction_dict(prediction)
 
         if tableNode is None:
             tableNode = self.scene.AddNewNodeByClass("vtkMRMLTableNode", "ALNPredictor results")
@@ -412,7 +412,7 @@ class ALNPredictorLogic(_LogicBase):
         values.SetName("value")
         rows = [("model", prediction.get("model", "")), ("model_path", modelPath),
                 ("probability", prediction.get("probability")), ("cutoff", prediction.get("cutoff")),
-                ("class", prediction.get("prediction")), ("total_points", prediction.get("total_points"))]
+                ("class", prediction.get("class")), ("total_points", prediction.get("total_points"))]
         interval = prediction.get("interval") or {}
         if interval:
             rows += [("interval_low", interval.get("low")), ("interval_high", interval.get("high"))]
@@ -422,7 +422,7 @@ class ALNPredictorLogic(_LogicBase):
             values.InsertNextValue("" if value is None else str(value))
         table.AddColumn(items)
         table.AddColumn(values)
-        tableNode.SetAttribute("ALNPredictor.prediction", json.dumps(prediction, default=str))
+        tableNode.SetAttribute("ALNPredictor.prediction", json.dumps(prediction))
         tableNode.Modified()
         return tableNode
 
@@ -433,7 +433,9 @@ class ALNPredictorLogic(_LogicBase):
         text = tableNode.GetAttribute("ALNPredictor.prediction")
         if not text:
             raise ValueError(f"table '{tableNode.GetName()}' holds no ALNPredictor results")
-        return json.loads(text)
+        from alnpredictor.models.prediction import prediction_dict
+
+        return prediction_dict(json.loads(text))  # scenes saved earlier: label "prediction" -> "class"
 
     def nomogramImage(self, model, values: dict, path: str):
         """PNG of the model's nomogram with this patient's points marked (None for models
@@ -453,33 +455,51 @@ class ALNPredictorLogic(_LogicBase):
         from alnpredictor.models.clinical import check_clinical_values
 
         report(0.0, "loading the model")
-        model = self.loadModel(modelPath)
+        model = self.loadModel(modelPath, "mri")
         check_clinical_values(model.clinical_fields, clinical or {})  # before minutes of extraction
         features, quality, provenance = self.extractMRIFeatures(
             t1cNode, t2Node, adcNode, segmentationNode, progress=progress, **extractOptions)
         report(0.9, "predicting")
-        prediction = self.predict(model, features, clinical)
-        prediction["provenance"] = {"params_sha256": provenance.get("params_sha256"),
-                                    "pyradiomics": provenance.get("pyradiomics_version")}
+        prediction = self.predict(model, features, clinical).with_context(
+            provenance={"params_sha256": provenance.get("params_sha256"),
+                        "pyradiomics": provenance.get("pyradiomics_version")})
         table = self.storeResults(prediction, modelPath, tableNode)
         report(1.0, "done")
-        return {"prediction": prediction, "features": features, "quality": quality, "model": model, "table": table}
+        return {"prediction": prediction.to_dict(), "features": features, "quality": quality, "model": model, "table": table}
 
-    def predictUltrasound(self, volumeNode, seedsNode, modelDir: str, clinical: dict | None = None,
-                          weights: str | None = None, segmentationNode=None, tableNode=None) -> dict:
-        """Ultrasound pathway for one image: grow-cut from the seed (or the ``tumor`` segment of
-        ``segmentationNode``) → deep + handcrafted features → DLR signature → nomogram."""
-        from alnpredictor.pathways.us import predict_case
+    def predictUltrasound(self, volumeNode, seedsNode, modelPath: str, clinical: dict | None = None,
+                          weights: str | None = None, segmentationNode=None, tableNode=None, progress=None,
+                          radiomics: bool = True) -> dict:
+        """What Predict does on the Ultrasound pathway: the ``tumor`` segment of ``segmentationNode``
+        (or grow-cut from the seeds) → deep + handcrafted features → the model (one bundle: the
+        DLR signature inside the nomogram) → probability, class, points; stored in a table node.
 
+        :param weights: ResNet50 weights file the model was trained with (None: untrained backbone).
+        :param radiomics: PyRadiomics 2-D texture among the handcrafted features (as the model was trained).
+        :returns: dict with ``prediction`` (stored form), ``features``, ``quality``, ``model``, ``table``.
+        """
+        from alnpredictor.models.clinical import check_clinical_values
+        from alnpredictor.pathways import us
+        from alnpredictor.settings import USSettings
+
+        report = _progress(progress)
+        settings = USSettings(weights=weights, radiomics=radiomics)
+        report(0.0, "loading the model")
+        model = us.load_model(modelPath, settings)  # refuses other deep weights / features before extraction
+        check_clinical_values(model.clinical_fields, clinical or {})
         image = self.imageFromVolumeNode(volumeNode)
         mask = None
         if segmentationNode is not None:
             mask = self.masksFromSegmentation(segmentationNode, volumeNode).get("tumor")
         seeds = self.pointsFromMarkups(seedsNode)
-        result = predict_case(modelDir, image, mask=mask, seeds_ras=seeds if len(seeds) else None,
-                              clinical=clinical or {}, weights=weights)
-        table = self.storeResults(result, modelDir, tableNode)
-        return {"prediction": result, "table": table}
+        report(0.2, "segmenting and extracting features")
+        case = us.run_case(image, settings, mask=mask, seeds_ras=seeds if len(seeds) else None)
+        report(0.9, "predicting")
+        prediction = us.predict(model, case.features, clinical).with_context(mask_source=case.mask_source)
+        table = self.storeResults(prediction, modelPath, tableNode)
+        report(1.0, "done")
+        return {"prediction": prediction.to_dict(), "features": case.features, "quality": case.quality,
+                "model": model, "table": table}
 
     # -- report ------------------------------------------------------------------------------------------
     def exportReport(self, outDir: str, prediction: dict, model, volumeNode, segmentationNode,

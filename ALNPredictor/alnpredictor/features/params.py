@@ -73,11 +73,6 @@ class ParamsInfo:
         types = self.params.get("imageType") or {}
         return {k: dict(v or {}) for k, v in types.items()} if types else {"Original": {}}
 
-    @property
-    def feature_classes(self) -> dict[str, list[str] | None]:
-        """Enabled feature classes (PyRadiomics default: all classes, shape2D included)."""
-        return dict(self.params.get("featureClass") or {})
-
     def provenance(self) -> dict[str, str | None]:
         """JSON-ready record for outputs."""
         return {

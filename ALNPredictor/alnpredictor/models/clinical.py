@@ -80,3 +80,27 @@ def check_clinical_values(fields: Sequence[Mapping[str, Any]], values: Mapping[s
     if problems:
         raise ClinicalDataError("clinical data need correcting: " + "; ".join(problems))
     return out, warnings
+
+
+def predict_checked(model: Any, features: Mapping[str, float], clinical: Mapping[str, Any] | None, *,
+                    produced_by: str):
+    """What every front door's Predict does: the clinical values checked against the model's fields
+    (every problem at once), the model's features looked up, then the prediction.
+
+    :param produced_by: what made ``features`` (e.g. "this MRI study"), for the error when the model
+        needs features it does not hold.
+    :returns: the model's ``Prediction`` with the checked clinical values among its ``values`` and
+        the range warnings in its context (``clinical_warnings``).
+    """
+    import dataclasses
+
+    from alnpredictor.errors import InputError
+
+    values, warnings = check_clinical_values(model.clinical_fields, dict(clinical or {}))
+    missing = [f for f in model.features if f not in features]
+    if missing:
+        raise InputError(f"model '{model.name}' needs {len(missing)} feature(s) {produced_by} did not produce "
+                         f"(e.g. {missing[:3]}): it was trained on other features")
+    prediction = model.predict_case({**{f: features[f] for f in model.features}, **values})
+    prediction = dataclasses.replace(prediction, values={**values, **prediction.values})
+    return prediction.with_context(clinical_warnings=warnings)

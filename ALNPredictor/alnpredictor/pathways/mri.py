@@ -276,12 +276,9 @@ def load_model(path: str | Path):
 
 def predict(model: Any, features: Mapping[str, float], clinical: Mapping[str, Any] | None = None):
     """Clinical values checked against the model's fields (every problem at once), then the
-    probability, class at the model's cut-off and points per predictor."""
-    from alnpredictor.models.clinical import check_clinical_values
+    probability, class at the model's cut-off and points per predictor (a ``Prediction``; the range
+    warnings of the clinical values are in its context, ``clinical_warnings``)."""
+    from alnpredictor.models.clinical import predict_checked
 
-    values, warnings = check_clinical_values(model.clinical_fields, dict(clinical or {}))
-    missing = [f for f in model.features if f not in features]
-    if missing:
-        raise InputError(f"model '{model.name}' needs {len(missing)} feature(s) this study did not produce "
-                         f"(e.g. {missing[:3]}): it was trained on other features, ROIs or sequences")
-    return model.predict_case({**{f: features[f] for f in model.features}, **values}), warnings
+    return predict_checked(model, features, clinical,
+                           produced_by="this MRI study (ROIs, sequences, parameter file)")

@@ -324,12 +324,8 @@ def load_model(path: str | Path, settings: USSettings | None = None):
 def predict(model: Any, features: Mapping[str, float], clinical: Mapping[str, Any] | None = None):
     """Clinical values checked against the model's fields (every problem at once), then the
     probability, class at the model's cut-off and points per predictor (the DLR signature's score
-    and each clinical predictor). Returns ``(prediction, warnings)``."""
-    from alnpredictor.models.clinical import check_clinical_values
+    and each clinical predictor) — a ``Prediction``, as :func:`alnpredictor.pathways.mri.predict`."""
+    from alnpredictor.models.clinical import predict_checked
 
-    values, warnings = check_clinical_values(model.clinical_fields, dict(clinical or {}))
-    missing = [f for f in model.features if f not in features]
-    if missing:
-        raise InputError(f"model '{model.name}' needs {len(missing)} feature(s) this frame did not produce "
-                         f"(e.g. {missing[:3]}): it was trained on other features (PyRadiomics texture on or off?)")
-    return model.predict_case({**{f: features[f] for f in model.features}, **values}), warnings
+    return predict_checked(model, features, clinical,
+                           produced_by="this frame (PyRadiomics texture on or off?)")

@@ -208,7 +208,7 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
             span = (_tick_points(pred, scale, pred["range"][0]) / 100.0, _tick_points(pred, scale, pred["range"][1]) / 100.0)
         axis_line(-i, xs, [lab for _, lab in ticks], pred["name"], span)
         if case_points is not None:
-            x = case_points["points"][pred["name"]] / 100.0
+            x = case_points.points[pred["name"]] / 100.0
             ax.plot([x], [-i], "v", color="tab:red", markersize=7)
             ax.plot([x, x], [-i, 0.0], color="tab:red", linewidth=0.6, linestyle=":")
     t_row, p_row = -(len(preds) + 1), -(len(preds) + 2)
@@ -221,10 +221,10 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
     if inside.sum() >= 2:
         axis_line(p_row, pr_pts[inside] / total_max, [f"{v:g}" for v in pr[inside]], "Probability of ALN metastasis")
     if case_points is not None:
-        xt = case_points["total_points"] / total_max
+        xt = case_points.total_points / total_max
         ax.plot([xt], [t_row], "v", color="tab:red", markersize=7)
         ax.plot([xt, xt], [t_row, p_row], color="tab:red", linewidth=0.6, linestyle=":")
-        ax.text(xt, p_row - 0.35, f"p = {case_points['probability']:.2f}", ha="center", va="top", fontsize=8,
+        ax.text(xt, p_row - 0.35, f"p = {case_points.probability:.2f}", ha="center", va="top", fontsize=8,
                 color="tab:red")
     ax.set_title(title or f"Nomogram — {model.name}", fontsize=10)
     fig.text(0.01, 0.005, RESEARCH_NOTE, fontsize=6, color="grey")
