@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from alnpredictor.settings import MRI_PARAMS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,7 +59,7 @@ def _child_plain(folder: Path, out: Path) -> dict:
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     images, masks = _load(folder)
     loaded_mb = _peak_mb()
-    path = str(load_params("mri-yu2021").path)
+    path = str(load_params(MRI_PARAMS).path)
     t0, c0 = time.perf_counter(), time.process_time()
     values = {}
     for (roi, seq), mask in masks.items():
@@ -75,12 +77,12 @@ def _child_ours(folder: Path, out: Path) -> dict:
     images, masks = _load(folder)
     loaded_mb = _peak_mb()
     t0 = time.perf_counter()
-    first = extract_case(images, masks, "mri-yu2021", workers=2)
+    first = extract_case(images, masks, MRI_PARAMS, workers=2)
     cold = time.perf_counter() - t0
     warm, cpu, worker_peak = [], [], 0.0
     for _ in range(3):
         t0, c0 = time.perf_counter(), time.process_time()
-        res = extract_case(images, masks, "mri-yu2021", workers=2)
+        res = extract_case(images, masks, MRI_PARAMS, workers=2)
         warm.append(time.perf_counter() - t0)
         # CPU of this process (cropping, whole-image diagnostics) + CPU of every extraction in the workers
         cpu.append(time.process_time() - c0 + sum(d["alnpredictor_cpu_seconds"] for d in res.diagnostics.values()))
@@ -89,7 +91,7 @@ def _child_ours(folder: Path, out: Path) -> dict:
     single = []
     for _ in range(2):
         t0 = time.perf_counter()
-        extract_case(images, masks, "mri-yu2021", workers=1)
+        extract_case(images, masks, MRI_PARAMS, workers=1)
         single.append(time.perf_counter() - t0)
     out.write_text(json.dumps(first.features))
     return {"cold_seconds": cold, "warm_seconds": statistics.median(warm), "warm_runs": warm,

@@ -176,7 +176,7 @@ def test_training_gives_one_self_sufficient_bundle(tmp_path, trained):
                             seed=0, name="DLRN DLR signature", n_folds=5)
     assert model.features == signature.features and model.spec["signature"]["coefficients"] == signature.spec[
         "predictor"]["coefficients"]
-    inputs = us_model.trained_inputs(model)
+    inputs = us.trained_inputs(model)
     assert inputs["deep_backbone"] == deep.UNTRAINED and inputs["signature"]["cutoff"] == signature.cutoff
     path = save_bundle(model, tmp_path / "dlrn.alnmodel")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dlrn.alnmodel"]
@@ -232,21 +232,21 @@ def test_the_model_refuses_settings_that_cannot_give_its_features(tmp_path, trai
     other = tmp_path / "other.pt"
     other.write_bytes(b"not the training weights")
     with pytest.raises(ModelBundleError, match="same --weights"):
-        us_model.check_settings(model, USSettings(weights=str(other), radiomics=False))
+        us.check_settings(model, USSettings(weights=str(other), radiomics=False))
     with pytest.raises(ModelBundleError, match="input size"):
-        us_model.check_settings(model, USSettings(input_size=112, radiomics=False))
+        us.check_settings(model, USSettings(input_size=112, radiomics=False))
     with pytest.raises(ModelBundleError, match="same --weights"):
-        us_model.check_deep_weights(model, {"weights": "weights file other.pt", "weights_sha256": "0" * 64})
-    us_model.check_deep_weights(model, us.feature_provenance(NO_TEXTURE))
+        us.check_deep_weights(model, {"weights": "weights file other.pt", "weights_sha256": "0" * 64})
+    us.check_deep_weights(model, us.feature_provenance(NO_TEXTURE))
     # trained on texture computed with the shipped parameter file (its SHA-256 is in the model)
-    us_model.check_settings(model, USSettings())
+    us.check_settings(model, USSettings())
     with pytest.raises(InputError, match="PyRadiomics texture"):
-        us_model.check_settings(model, NO_TEXTURE)
+        us.check_settings(model, NO_TEXTURE)
     params = tmp_path / "my-params.yaml"
     params.write_text(us.radiomics_params(USSettings()).read_text() + "\n# changed\n")
     with pytest.raises(InputError, match="parameter file"):
-        us_model.check_settings(model, USSettings(params=str(params)))
-    assert us_model.is_radiomics_feature("US_original_glcm_Contrast") and not us_model.is_radiomics_feature("US_LBP_0")
+        us.check_settings(model, USSettings(params=str(params)))
+    assert us.is_radiomics_feature("US_original_glcm_Contrast") and not us.is_radiomics_feature("US_LBP_0")
 
 
 @pytest.mark.slow
@@ -305,7 +305,7 @@ def test_end_to_end_seed_click_to_nomogram(tmp_path, capsys):
     assert out["total_points"] == pytest.approx(sum(out["points"].values()))
     assert out["predicted_class"] == int(out["probability"] >= loaded.cutoff)
     assert case.provenance["deep"]["weights"] == deep.UNTRAINED and case.mask_source == "grow-cut"
-    us_model.check_deep_weights(loaded, case.provenance["deep"])
+    us.check_deep_weights(loaded, case.provenance["deep"])
 
     if any(f.startswith("DL_") for f in loaded.features):
         wrong = tmp_path / "other.pt"

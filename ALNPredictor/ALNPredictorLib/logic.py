@@ -19,6 +19,7 @@ import numpy as np
 import slicer
 
 from alnpredictor import study
+from alnpredictor.settings import MRI_PARAMS
 from ALNPredictorLib.headless import in_slicer_app
 
 if in_slicer_app():
@@ -346,7 +347,7 @@ class ALNPredictorLogic(_LogicBase):
         return result, created
 
     def extractMRIFeatures(self, t1cNode, t2Node, adcNode, segmentationNode, propagatedNodes: dict | None = None,
-                           params: str = "mri-yu2021", register: bool = True, n4: bool = True,
+                           params: str = MRI_PARAMS, register: bool = True, n4: bool = True,
                            cacheDir: str | None = None, workers: int | None = 1, onRoiError: str = "raise",
                            progress=None):
         """The study's radiomics of one patient from the scene: ``T``/``L`` ROIs x T1C/T2/ADC.

@@ -55,6 +55,7 @@ from alnpredictor.features import workers as _workers
 from alnpredictor.features.crop import CropPlan, plan_crop
 from alnpredictor.features.params import ParamsInfo, load_params
 from alnpredictor.runtime import peak_rss_mb
+from alnpredictor.settings import MRI_PARAMS
 
 __all__ = [
     "CaseFeatures",
@@ -666,7 +667,7 @@ def feature_names(params: ParamsInfo | str | Path | Mapping[str, Any], ndim: int
 def extract_case(
     images: Mapping[str, sitk.Image],
     masks: Mapping[Any, sitk.Image],
-    params: ParamsInfo | str | Path | Mapping[str, Any] = "mri-yu2021",
+    params: ParamsInfo | str | Path | Mapping[str, Any] = MRI_PARAMS,
     *,
     workers: int | None = None,
     n4: bool | Callable[[sitk.Image], sitk.Image] = False,

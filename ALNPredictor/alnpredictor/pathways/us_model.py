@@ -27,23 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from alnpredictor.errors import InputError, ModelBundleError
-from alnpredictor.pathways.us import CLINICAL, SIGNATURE, case_features, extractor_for, feature_provenance
+from alnpredictor.errors import InputError
+from alnpredictor.pathways.us import (
+    CLINICAL,
+    DETAILS_KEY,
+    SIGNATURE,
+    case_features,
+    extractor_for,
+    feature_provenance,
+    trained_inputs,
+)
 from alnpredictor.settings import USSettings
-
-#: Key of the ultrasound inputs a model was trained on, in the model's ``details``.
-DETAILS_KEY = "us_pathway"
-
-_RADIOMICS_IMAGE_TYPES = ("original", "wavelet", "log-sigma", "square", "squareroot", "logarithm", "exponential",
-                          "gradient", "lbp-2D", "lbp-3D")
-
-
-def is_radiomics_feature(name: str) -> bool:
-    """``US_{image type}_{class}_{feature}``: a PyRadiomics feature (vs. our own ``US_*`` features)."""
-    if not name.startswith("US_"):
-        return False
-    head = name[3:].split("_", 1)[0]
-    return any(head == t or head.startswith(t + "-") for t in _RADIOMICS_IMAGE_TYPES)
 
 
 def feature_columns(table) -> list[str]:
@@ -206,54 +200,6 @@ def train_us_model(
     inputs["signature"] = {"name": sig.name, "cutoff": sig.cutoff, "metrics": sig.spec["metrics"]}
     model.spec["details"][DETAILS_KEY] = inputs
     return model
-
-
-def trained_inputs(model) -> dict[str, Any]:
-    """What the model's training features were computed with (see :func:`train_us_model`); ``{}``
-    for a model trained elsewhere (e.g. ``alnpredictor train`` on an ultrasound table)."""
-    return dict((model.spec.get("details") or {}).get(DETAILS_KEY) or {})
-
-
-# --------------------------------------------------------------------------- checks before prediction
-def check_deep_weights(model, deep: Mapping[str, Any]) -> None:
-    """Refuse features from other ResNet50 weights or another network input size than the model was
-    trained on. ``deep``: a deep-feature provenance (``USCaseResult.provenance['deep']``, an
-    extractor's ``provenance``, or :func:`~alnpredictor.pathways.us.feature_provenance`)."""
-    trained = trained_inputs(model)
-    if not trained or not any(f.startswith("DL_") for f in model.features):
-        return
-    want, have = trained.get("weights_sha256"), deep.get("weights_sha256")
-    if want != have:
-        what = trained.get("deep_backbone") or "unknown weights"
-        used = deep.get("weights") or deep.get("deep_backbone")
-        raise ModelBundleError(
-            f"model '{model.name}' was trained on deep features from {what} (SHA-256 {str(want)[:12]}…), but the "
-            f"features would come from {used} (SHA-256 {str(have)[:12]}…); pass the same --weights file"
-        )
-    if trained.get("input_size") and deep.get("input_size") and int(trained["input_size"]) != int(deep["input_size"]):
-        raise ModelBundleError(
-            f"model '{model.name}' was trained on {trained['input_size']}-pixel network inputs, the features would "
-            f"use {deep['input_size']}; set the input size to {trained['input_size']}"
-        )
-
-
-def check_settings(model, settings: USSettings) -> None:
-    """Refuse to predict with ``settings`` that cannot give the model's features: other deep weights or
-    input size (:func:`check_deep_weights`), PyRadiomics texture off, or another parameter file than
-    the model's PyRadiomics features were computed with."""
-    provenance = feature_provenance(settings)
-    check_deep_weights(model, provenance)
-    trained = trained_inputs(model)
-    if not any(is_radiomics_feature(f) for f in model.features):
-        return
-    if not settings.radiomics:
-        raise InputError(f"model '{model.name}' uses PyRadiomics texture features: turn PyRadiomics texture on")
-    want, have = trained.get("radiomics_params_sha256"), provenance.get("radiomics_params_sha256")
-    if want and want != have:
-        raise InputError(
-            f"model '{model.name}''s PyRadiomics features were computed with {trained.get('radiomics_params')} "
-            f"(SHA-256 {want[:12]}…), not with {settings.params}; give that parameter file"
-        )
 
 
 # --------------------------------------------------------------------------- validation
