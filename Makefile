@@ -1,6 +1,7 @@
 # ALNPredictor — the only entry points a newcomer needs.
 #   make demo   run the main job on built-in defaults
-#   make test   run the test suite
+#   make test   run the test suite (everything; what CI runs)
+#   make test-fast  the suite without the tests marked slow (between edits)
 #   make bench  run the benchmarks (ratios against reference runs in the same process)
 #   make lint   ruff
 # Each target creates/updates the virtual environment it needs (.venv).
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.alnpredictor-installed
 SHARED ?= $(abspath ../shared)
 export ALNPREDICTOR_SHARED ?= $(SHARED)
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test test-fast bench lint clean
 
 venv: $(STAMP)
 
@@ -32,6 +33,9 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
 
 bench: venv
 	$(PY) -m bench

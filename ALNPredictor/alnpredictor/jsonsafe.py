@@ -15,8 +15,11 @@ def json_safe(obj: Any) -> Any:
     """A copy that ``json.dumps(..., allow_nan=False)`` accepts.
 
     Mappings → dicts with string keys, tuples/lists/arrays → lists, numpy scalars → Python numbers,
-    NaN/±inf → None, paths → strings, dataclasses → dicts; anything else → ``str(obj)``.
+    NaN/±inf → None, paths → strings, objects with a ``to_dict()`` (e.g. ``Prediction``) → their
+    stored form, other dataclasses → dicts; anything else → ``str(obj)``.
     """
+    if callable(getattr(obj, "to_dict", None)) and not isinstance(obj, type):
+        return json_safe(obj.to_dict())
     if is_dataclass(obj) and not isinstance(obj, type):
         return json_safe(asdict(obj))
     if isinstance(obj, Mapping):
