@@ -136,7 +136,7 @@ def test_the_runner_imports_no_pathway_and_nothing_imports_a_pathway_by_name():
     assert not {t for t in graph["alnpredictor.cohort.runner"] if t.startswith("alnpredictor.pathways")}
     assert not {t for m, ts in graph.items() if m.startswith("alnpredictor.cohort") for t in ts
                 if t.startswith(("alnpredictor.pathways", "alnpredictor.cli", "alnpredictor.demo"))}
-    for name, (path, tree) in SOURCES.items():
+    for path, tree in SOURCES.values():
         docstrings = {id(n.body[0].value) for n in ast.walk(tree)
                       if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
                       and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
