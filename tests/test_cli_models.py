@@ -41,6 +41,7 @@ def _cohort(n: int, seed: int) -> pd.DataFrame:
     return df
 
 
+@pytest.mark.slow
 def test_train_validate_predict_round_trip(tmp_path, capsys):
     train_csv, val_csv, row_csv = tmp_path / "train.csv", tmp_path / "val.csv", tmp_path / "row.csv"
     _cohort(220, 1).to_csv(train_csv, index=False)

@@ -26,6 +26,8 @@ from alnpredictor.pathways import mri
 from alnpredictor.settings import MRISettings
 from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
 
+pytestmark = pytest.mark.slow  # real registration/N4, a process pool, SIGKILL and Dask
+
 SETTINGS = MRISettings(params="pyradiomics-baseline", n4=True, register=True, on_roi_error="nan")
 
 

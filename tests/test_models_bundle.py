@@ -61,6 +61,7 @@ def trained(tmp_path_factory, shared_dir):
     return out, test, evc1, root
 
 
+@pytest.mark.slow
 def test_every_recipe_predicts_identically_in_a_new_process(trained, tmp_path):
     models, test, evc1, root = trained
     test_csv, evc1_csv = tmp_path / "test.csv", tmp_path / "evc1.csv"

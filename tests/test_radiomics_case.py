@@ -68,6 +68,7 @@ def test_n4_hook_is_applied_once_per_sequence_before_extraction(study):
     assert out.provenance["n4"]["applied"] and out.provenance["n4"]["function"] == "fake_bias_correction"
 
 
+@pytest.mark.slow
 def test_real_n4_from_the_imaging_module_with_cache(tmp_path):
     from alnpredictor.imaging.preprocess import n4_correct
 

@@ -41,6 +41,7 @@ def test_a_sequence_code_with_an_underscore_is_refused():
         study.register_sequence("T2", "again")
 
 
+@pytest.mark.slow
 def test_a_fourth_sequence_registered_in_the_vocabulary_only_runs_end_to_end(tmp_path):
     """DWI800 is added in study.py's registry and nowhere else: the manifest accepts its image and
     mask columns, the settings include it, and the pathway gives 8 ROI×sequence blocks named by the

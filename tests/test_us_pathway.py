@@ -109,6 +109,7 @@ def test_bad_inputs(tmp_path, few_cases):
         USSettings(threads=0)
 
 
+@pytest.mark.slow
 def test_extract_cli_short_manifest_columns(tmp_path, few_cases):
     """`alnpredictor extract --pathway us` through the cohort runner, manifest with the short names
     (image, seed_ras); a corrupt image fails its case only (recorded, exit code 1)."""
