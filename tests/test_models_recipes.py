@@ -12,7 +12,7 @@ from scipy.special import expit
 from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.models import load_signature, train_model
 from alnpredictor.models.design import display_range, infer_clinical_fields
-from alnpredictor.models.lasso import _standardise, cv_lasso, fit_l1_logistic, lambda_max, lambda_sequence
+from alnpredictor.models.lasso import cv_lasso, fit_l1_logistic, lambda_max, lambda_sequence, standardise
 from alnpredictor.models.nomogram import probability_to_total_points, total_points_to_probability
 from alnpredictor.models.signature import read_coefficient_table
 
@@ -44,7 +44,7 @@ def test_l1_fit_matches_statsmodels_at_fixed_lambda():
     lam = 0.02
     beta, b0 = fit_l1_logistic(x, y, lam)
     # statsmodels: minimise -loglik + sum(alpha_j |b_j|) with alpha = lambda * n, intercept unpenalised
-    z, mean, sd = _standardise(x)
+    z, mean, sd = standardise(x)
     ref = sm.Logit(y, sm.add_constant(z)).fit_regularized(alpha=np.r_[0.0, np.full(p, lam * n)], disp=0,
                                                          acc=1e-12, trim_mode="size", size_trim_tol=1e-6)
     ref_beta = ref.params[1:] / sd

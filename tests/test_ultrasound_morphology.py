@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from skimage.draw import ellipse, polygon
 
 from alnpredictor.errors import MaskError
-from alnpredictor.features.ultrasound import _ellipse_perimeter, morphology_features
+from alnpredictor.features.ultrasound import ellipse_perimeter, morphology_features
 
 
 def circle_mask(r=40, n=128):
@@ -81,7 +81,7 @@ def test_ellipse_at_known_angle(angle):
     t = math.radians(angle)
     dwr = math.sqrt(a**2 * math.sin(t) ** 2 + b**2 * math.cos(t) ** 2) / math.sqrt(a**2 * math.cos(t) ** 2 + b**2 * math.sin(t) ** 2)
     assert f["depth_width_ratio"] == pytest.approx(dwr, rel=0.02)
-    assert f["circularity"] == pytest.approx(4 * math.pi * math.pi * a * b / _ellipse_perimeter(a, b) ** 2, rel=0.015)
+    assert f["circularity"] == pytest.approx(4 * math.pi * math.pi * a * b / ellipse_perimeter(a, b) ** 2, rel=0.015)
     assert f["convexity"] > 0.99 and f["solidity"] > 0.98
     assert f["ellipse_deviation"] < 0.01 and f["ellipse_overlap"] > 0.99
     assert f["elliptic_normalized_circumference"] == pytest.approx(1.0, abs=0.01)

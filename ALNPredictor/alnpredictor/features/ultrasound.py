@@ -224,7 +224,8 @@ def _mean_crossings(x: np.ndarray, band: float) -> int:
     return int(np.count_nonzero(states != np.roll(states, 1)))
 
 
-def _ellipse_perimeter(a: float, b: float) -> float:
+def ellipse_perimeter(a: float, b: float) -> float:
+    """Perimeter of an ellipse with semi-axes ``a``, ``b`` (Ramanujan's second approximation)."""
     h = ((a - b) / (a + b)) ** 2
     return math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h)))
 
@@ -281,7 +282,7 @@ def morphology_features(mask: np.ndarray, spacing: tuple[float, float] = (1.0, 1
         "solidity": min(1.0, area_px / float(hull.volume)),
         "ellipse_deviation": float((m ^ ell_mask).sum()) / area_px,
         "ellipse_overlap": inter / union,
-        "elliptic_normalized_circumference": perim / _ellipse_perimeter(ell["a"], ell["b"]),
+        "elliptic_normalized_circumference": perim / ellipse_perimeter(ell["a"], ell["b"]),
         "margin_irregularity": float(np.sqrt(np.mean(((d - e) / e) ** 2))),
         "spicule_count": float(len(spikes)),
         "spiculation": float(spikes.mean() / r_eq) if len(spikes) else 0.0,

@@ -30,7 +30,8 @@ DEVIANCE_RATIO_MAX = 0.999
 FDEV = 1e-5
 
 
-def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns z-scored with the population SD (as glmnet); returns (z, mean, sd), sd 1 for constant columns."""
     mean = x.mean(axis=0)
     sd = x.std(axis=0)  # population SD, as glmnet
     sd[sd == 0] = 1.0
@@ -39,7 +40,7 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def lambda_max(x: np.ndarray, y: np.ndarray) -> float:
     """Smallest lambda at which every (standardised) coefficient is zero."""
-    z, _, _ = _standardise(x)
+    z, _, _ = standardise(x)
     return float(np.max(np.abs(z.T @ (y - y.mean()))) / y.size)
 
 
@@ -89,7 +90,7 @@ def _path(z: np.ndarray, y: np.ndarray, lambdas: np.ndarray, tol: float, max_ite
 def fit_l1_logistic(x: np.ndarray, y: np.ndarray, lam: float, tol: float = 1e-7,
                     max_iter: int = 10000) -> tuple[np.ndarray, float]:
     """L1 logistic fit at one glmnet ``lam`` on standardised ``x``; original-scale (coef, intercept)."""
-    z, mean, sd = _standardise(x)
+    z, mean, sd = standardise(x)
     coefs, intercepts, _ = _path(z, y, np.asarray([lam]), tol, max_iter)
     beta = coefs[0] / sd
     return beta, float(intercepts[0] - np.sum(beta * mean))
@@ -120,14 +121,14 @@ def cv_lasso(x: np.ndarray, y: np.ndarray, n_folds: int = 10, n_lambda: int = 10
             f"{n_min}); lower n_folds")
     lambdas = lambda_sequence(x, y, n_lambda, min_ratio)
     # full-data path first: it fixes where the sequence ends (glmnet's early stop)
-    z, mean, sd = _standardise(x)
+    z, mean, sd = standardise(x)
     full_coefs, full_b0, not_converged = _path(z, y, lambdas, tol, max_iter, early_stop=True)
     lambdas = lambdas[: len(full_coefs)]
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     dev = np.zeros((n_folds, lambdas.size))
     weights = np.zeros(n_folds)
     for k, (tr, te) in enumerate(folds.split(x, y)):
-        z_tr, mean_tr, sd_tr = _standardise(x[tr])
+        z_tr, mean_tr, sd_tr = standardise(x[tr])
         coefs, b0, nc = _path(z_tr, y[tr], lambdas, tol, max_iter, early_stop=True)
         not_converged += nc
         if len(coefs) < lambdas.size:  # fold path ended early: later lambdas keep its last fit (glmnet)
