@@ -73,7 +73,7 @@ def test_breast1_slicer_logic_equals_the_fixture(breast1_case, logic, tmp_path):
     _same(expected, features, "Slicer Logic")
 
 
-def test_demo_patient_equals_the_fixture(tmp_path):
+def test_demo_patient_equals_the_fixture(tmp_path, logic):
     from alnpredictor.cohort.manifest import load_manifest
     from alnpredictor.cohort.runner import run_cohort
     from alnpredictor.demo.run import DEMO_SETTINGS
@@ -91,3 +91,9 @@ def test_demo_patient_equals_the_fixture(tmp_path):
     result = mri.run_case(settings=settings, **mri.read_case(case.to_dict(), settings))
     _same(expected, result.features, "pathway in-process (demo report)")
     assert isinstance(DEMO_SETTINGS, MRISettings)
+    # the panel: volumes and seed point lists in a real scene, Segment, then Predict's extraction
+    nodes = {seq: logic.loadVolume(path, seq) for seq, path in case.images.items()}
+    seeds = {name: logic.newPointList(f"{name} seeds", pts) for name, pts in case.seeds.items()}
+    seg, _ = logic.segmentFromSeeds(nodes["T1C"], seeds["tumor"], seeds["nodes"])
+    panel, _ = logic.extractFeatures(nodes, seg, settings=settings)
+    _same(expected, panel.features, "Slicer Logic (seeds → Segment → extract)")
