@@ -71,10 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     if not args.verbose:
-        # PyRadiomics logs every feature class at INFO and resets its logger's level when it is
-        # imported (lazily, later): filter at the handler instead.
+        # PyRadiomics logs every feature class at INFO (and pykwalify every parameter-file check)
+        # and resets its logger's level when it is imported (lazily, later): filter at the handler.
         for handler in logging.getLogger().handlers:
-            handler.addFilter(lambda r: not (r.name.startswith("radiomics") and r.levelno < logging.WARNING))
+            handler.addFilter(lambda r: not (r.name.startswith(("radiomics", "pykwalify")) and r.levelno < logging.WARNING))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
