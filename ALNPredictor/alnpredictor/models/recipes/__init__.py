@@ -8,7 +8,7 @@ description, ``alnpredictor train --recipe`` choices and help, and bundle loadin
 skops types are the union over the registry).
 
 Registered recipes: ``svm-rbf``, ``mri-yu2021``, ``lasso-logistic``, ``nomogram``,
-``linear-signature``. To add one, see ``docs/extending-recipes.md``.
+``linear-signature``. To add one, see ``docs/architecture.md`` ("A model recipe").
 
 This package imports nothing heavy at import time (the recipes import numpy/scikit-learn inside
 ``fit``), so listing recipes is cheap.
