@@ -162,3 +162,78 @@ def write_simulated_mri(folder: Path, breast1_image: Path) -> dict[str, Path]:
     sitk.WriteImage(t2, str(paths["T2"]), True)
     sitk.WriteImage(adc, str(paths["ADC"]), True)
     return paths
+
+
+def clinical_form(ui) -> dict:
+    """The clinical form the panel built from the model: field name -> editor (QLineEdit / QComboBox),
+    read from the form layout as the user reads it (labels ``name`` or ``name *``)."""
+    from PySide6 import QtWidgets
+
+    layout = ui.clinicalFormLayout
+    fields = {}
+    for row in range(QtWidgets.QFormLayout.rowCount(layout)):
+        label = QtWidgets.QFormLayout.itemAt(layout, row, QtWidgets.QFormLayout.LabelRole)
+        field = QtWidgets.QFormLayout.itemAt(layout, row, QtWidgets.QFormLayout.FieldRole)
+        if label is None or field is None or label.widget() is None or field.widget() is None:
+            continue
+        name = QtWidgets.QLabel.text(label.widget()).rstrip(" *").strip()
+        fields[name] = field.widget()
+    return fields
+
+
+def fill_clinical_form(ui, values: dict) -> dict:
+    """Type / choose each clinical value the form asks for; returns the form's editors."""
+    from PySide6 import QtWidgets
+
+    form = clinical_form(ui)
+    for name, editor in form.items():
+        assert name in values, f"the form asks for {name!r}, the test has {sorted(values)}"
+        if isinstance(editor, QtWidgets.QComboBox):
+            choose_text(editor, str(values[name]))
+        else:
+            type_text(editor, str(values[name]))
+    return form
+
+
+def train_mri_bundle(features: dict, path) -> str:
+    """A nomogram (LASSO signature + age) trained on a cohort built around one study's features (as
+    tests/test_logic_end_to_end.py does): each feature varies log-normally between patients and
+    metastasis follows two of them."""
+    import pandas as pd
+
+    from alnpredictor.models import save_bundle, train_model
+
+    rng = np.random.default_rng(0)
+    names = sorted(features)
+    base = np.array([features[n] for n in names], float)
+    rows = base * np.exp(rng.normal(0, 0.15, (80, len(names))))
+    table = pd.DataFrame(rows, columns=names)
+    signal = np.log(rows[:, names.index("TT1C_original_firstorder_Mean")] / base[names.index("TT1C_original_firstorder_Mean")])
+    signal -= np.log(rows[:, names.index("TT2_original_shape_Sphericity")] / base[names.index("TT2_original_shape_Sphericity")])
+    table["age"] = rng.integers(30, 80, len(table))
+    table["label"] = (signal * 12 - 0.02 * (table["age"] - 55) + rng.normal(0, 1, len(table)) > 0).astype(int)
+    model = train_model(table, "label", "nomogram", clinical=["age"], name="harness nomogram", n_folds=5)
+    return str(save_bundle(model, path))
+
+
+def train_us_bundle(path, n_cases: int = 40) -> tuple[str, dict]:
+    """The ultrasound pathway's one DLRN bundle, trained on synthetic frames (default settings: the
+    texture features on, untrained ResNet50 backbone). Returns the bundle path and a valid clinical
+    record for the form."""
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from alnpredictor.models import save_bundle
+    from alnpredictor.pathways import us, us_model
+    from alnpredictor.settings import USSettings
+    from alnpredictor.synthetic.us_cohort import generate_cohort, to_sitk
+
+    settings = USSettings()
+    cases = generate_cohort(n_cases, seed=7)
+    rows = []
+    for case in cases:
+        image = sitk.JoinSeries(to_sitk(case.image, case.spacing))
+        mask = sitk.JoinSeries(to_sitk(case.mask.astype(np.uint8), case.spacing))
+        rows.append({**us.run_case(image, settings, mask=mask).features, **case.clinical, "label": case.label})
+    model = us_model.train_us_model(pd.DataFrame(rows), provenance=settings, n_folds=5)
+    return str(save_bundle(model, path)), dict(cases[0].clinical)

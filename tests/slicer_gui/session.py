@@ -44,6 +44,9 @@ _MANAGED = ("qt", "ctk", "sitkUtils", "slicerqt", "ALNPredictor", "ALNPredictorL
             "slicer.cli", "slicer.testing", "slicer.logic", "slicer.modules", "slicer.moduleNames",
             "slicer.slicerqt", "slicer.kits")
 
+#: Standard-library modules that exist on Unix only (hidden by ``simulate_windows``).
+_UNIX_ONLY = ("resource", "fcntl", "termios")
+
 #: Loadable modules of the harness application (their logics come from headless_context) and
 #: their titles (qSlicer<Name>Module::title()).
 LOADABLE_MODULES = {"Colors": "Colors", "Markups": "Markups", "Segmentations": "Segmentations",
@@ -93,7 +96,12 @@ class SlicerSession:
     """A Slicer application of one release with the ALNPredictor module (see module docstring)."""
 
     def __init__(self, release: Release, workdir: Path, shared: Path | None = None,
-                 scripted_modules: tuple[Path, ...] = (MODULE_FILE,)) -> None:
+                 scripted_modules: tuple[Path, ...] = (MODULE_FILE,), simulate_windows: bool = False) -> None:
+        """
+        :param simulate_windows: run as on Windows as far as Python imports go: the Unix-only standard
+            modules (``resource``) cannot be imported, and the ``alnpredictor`` package is imported
+            afresh inside the session so that its imports happen under that rule.
+        """
         from alnpredictor.config import shared_dir
 
         self.release = release
@@ -101,6 +109,7 @@ class SlicerSession:
         self.shared = Path(shared) if shared is not None else shared_dir()
         self.python_dir = release.python_dir(self.shared)
         self.scripted_modules = tuple(Path(p) for p in scripted_modules)
+        self.simulate_windows = simulate_windows
         self.log = pythonqt.PythonQtLog()
         self.dialogs = qt_module.DialogRecorder()
         self.started = False
@@ -149,6 +158,13 @@ class SlicerSession:
         }
         for name in list(self._saved["modules"]):
             del sys.modules[name]
+        if self.simulate_windows:
+            self._saved["windows"] = {n: m for n, m in sys.modules.items()
+                                      if n in _UNIX_ONLY or n == "alnpredictor" or n.startswith("alnpredictor.")}
+            for name in self._saved["windows"]:
+                del sys.modules[name]
+            for name in _UNIX_ONLY:
+                sys.modules[name] = None  # "import resource" raises ModuleNotFoundError, as on Windows
 
     def _start(self, slicer, qapp) -> None:
         from PySide6 import QtCore
@@ -450,6 +466,11 @@ class SlicerSession:
         for name in [n for n in sys.modules if _managed(n)]:
             del sys.modules[name]
         sys.modules.update(saved["modules"])
+        if "windows" in saved:
+            for name in [n for n in sys.modules
+                         if n in _UNIX_ONLY or n == "alnpredictor" or n.startswith("alnpredictor.")]:
+                del sys.modules[name]
+            sys.modules.update(saved["windows"])
         slicer.__dict__.clear()
         slicer.__dict__.update(saved["slicer_dict"])
         slicer.__path__[:] = saved["slicer_path"]

@@ -1,0 +1,82 @@
+"""The ultrasound click sequence in the panel, per release (tests/slicer_gui): a real BUSI frame
+(RGB PNG) loaded as Slicer loads it - a vtkMRMLVectorVolumeNode - the Ultrasound pathway, a click in
+the lesion, Segment, the DLRN model bundle, the clinical form, Predict, Export.
+
+Slow: the bundle is trained once per module on synthetic frames (deep + handcrafted features).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from slicer_gui import driver
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def us_bundle(tmp_path_factory):
+    return driver.train_us_bundle(tmp_path_factory.mktemp("us-model") / "dlrn.alnmodel")
+
+
+@pytest.fixture(scope="module")
+def busi_frame(shared_dir):
+    """A malignant frame of the development set and the centre of its expert mask (row, column)."""
+    busi = shared_dir / "data" / "busi-dev"
+    frame = sorted((busi / "images").glob("busi_malignant_*.png"))[0]
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(busi / "masks" / (frame.stem + "_mask.png"))))
+    mask = (mask[..., 0] if mask.ndim == 3 else mask) > 0
+    return frame, np.argwhere(mask).mean(axis=0)
+
+
+def _probability(ui) -> float | None:
+    match = re.match(r"\s*([01](?:\.\d+)?)", ui.probabilityLabel.text)
+    return float(match.group(1)) if match else None
+
+
+def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame, us_bundle, tmp_path):
+    """Pathway Ultrasound -> RGB frame -> seed -> Segment -> model -> clinical form -> Predict -> Export
+    (defect 5: ultrasound Predict could never run from the panel; defect 10: colour frames are vector
+    volumes the Logic refused)."""
+    s = slicer_session
+    s.app.temporaryPath = str(tmp_path / "slicer-tmp")
+    widget = s.open_module()
+    assert widget is not None, "\n".join(s.problems())
+    ui = widget.ui
+    bundle, clinical = us_bundle
+    frame_path, (row, col) = busi_frame
+
+    driver.choose_text(ui.pathwayComboBox, "Ultrasound")
+    assert driver.visible(s, ui.usVolumeSelector) and not driver.visible(s, ui.t1cVolumeSelector)
+    frame = driver.load_rgb_frame(s, frame_path)
+    ui.usVolumeSelector.harnessChoose(frame)
+    ui.tumorSeedsWidget.harnessPlacePoint(driver.ras_of_voxel(frame, (0, row, col)))
+    assert s.user_click(ui.segmentButton), "Segment cannot be clicked"
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    s.assert_clean("Segment on the colour frame")
+
+    driver.browse(s, ui.modelPathLineEdit, bundle)
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    s.assert_clean("choosing the ultrasound bundle")
+    form = driver.fill_clinical_form(ui, clinical)
+    assert set(form) == set(clinical), f"clinical form {sorted(form)} vs the model's {sorted(clinical)}"
+
+    assert s.user_click(ui.predictButton), "Predict cannot be clicked on the ultrasound pathway"
+    assert s.wait_until(lambda: _probability(ui) is not None or s.dialogs.errors(), timeout=600)
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    s.assert_clean("ultrasound Predict")
+    probability = _probability(ui)
+    assert probability is not None and 0.0 <= probability <= 1.0, ui.probabilityLabel.text
+    assert "metastasis" in ui.classLabel.text
+
+    report_dir = tmp_path / "report"
+    driver.browse(s, ui.reportDirLineEdit, report_dir)
+    assert s.user_click(ui.exportButton), "Export cannot be clicked after Predict"
+    assert s.wait_until(lambda: any("Report written" in t for t in s.dialogs.texts()) or s.dialogs.errors(),
+                        timeout=300)
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    assert {p.suffix for p in report_dir.rglob("*")} >= {".pdf", ".json"}
+    s.assert_clean("ultrasound Export")
