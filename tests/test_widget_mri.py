@@ -52,6 +52,7 @@ def _ready_to_predict(s, slicer_tmp, study_files, breast1_label, mri_bundle):
     s.app.temporaryPath = str(slicer_tmp)
     widget = s.open_module()
     assert widget is not None, "\n".join(s.problems())
+    s.assert_clean("opening the panel")
     ui = widget.ui
     driver.choose_text(ui.pathwayComboBox, "MRI")
     volumes = {seq: driver.load_volume(s, path, seq) for seq, path in study_files.items()}

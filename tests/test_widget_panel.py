@@ -84,6 +84,7 @@ def test_every_control_edits_its_parameter_and_shows_it(slicer_session, tmp_path
     s = slicer_session
     widget = s.open_module()
     assert widget is not None, "\n".join(s.problems())
+    s.assert_clean("opening the panel")
     ui = widget.ui
     p = lambda name: driver.parameter(s, name)  # noqa: E731
 
@@ -145,6 +146,7 @@ def test_close_scene_and_reopen_keeps_the_panel_working(slicer_session):
     s = slicer_session
     widget = s.open_module()
     assert widget is not None, "\n".join(s.problems())
+    s.assert_clean("opening the panel")
     ui = widget.ui
     ui.t1cVolumeSelector.harnessChoose(_tiny_volume(s, "T1C"))
 
@@ -175,6 +177,7 @@ def test_colour_frames_are_offered_for_ultrasound(slicer_session):
     s = slicer_session
     widget = s.open_module()
     assert widget is not None, "\n".join(s.problems())
+    s.assert_clean("opening the panel")
     driver.choose_text(widget.ui.pathwayComboBox, "Ultrasound")
     frame = s.scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", "RGB frame")
     slicer.util.updateVolumeFromArray(frame, np.zeros((1, 8, 8, 3), np.uint8))

@@ -45,6 +45,7 @@ def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame,
     s.app.temporaryPath = str(tmp_path / "slicer-tmp")
     widget = s.open_module()
     assert widget is not None, "\n".join(s.problems())
+    s.assert_clean("opening the panel")
     ui = widget.ui
     bundle, clinical = us_bundle
     frame_path, (row, col) = busi_frame

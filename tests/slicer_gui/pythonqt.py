@@ -381,10 +381,6 @@ def make_wrapper(qcls: type, extra: dict[str, Any] | None = None, name: str | No
     return WrapperMeta(name or qcls.__name__, (PythonQtObject, qcls), ns)
 
 
-class StandInMeta(WrapperMeta):
-    """Metaclass of the CTK / qMRML / qSlicer stand-ins: plain subclass semantics."""
-
-
 def standin_namespace_check(cls: type) -> type:
     """Class decorator for stand-ins: checks that every declared C++ signal / slot has its
     PySide6 counterpart (so a typo in a stand-in cannot hide a module's mistake)."""

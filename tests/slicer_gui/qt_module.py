@@ -176,15 +176,14 @@ def _message_box_extra() -> dict[str, Any]:
 
 
 def _file_dialog_extra() -> dict[str, Any]:
-    def static(kind: str, returns_filter: bool):
+    def static(kind: str):
+        # PythonQt returns the path(s) only (the selected filter is an out-argument it drops).
         def f(parent=None, caption="", directory="", *args, **kwargs):  # noqa: ARG001
             rec = recorder()
             shown = ShownDialog(kind=f"QFileDialog.{kind}", title=caption, text=str(directory))
             rec.shown.append(shown)
             answer = rec._take(shown, "" if kind != "getOpenFileNames" else [])
             shown.answer = answer
-            if returns_filter:  # PythonQt returns only the path(s) (the selected filter is an out-argument)
-                return answer
             return answer
 
         return staticmethod(f)
@@ -192,10 +191,10 @@ def _file_dialog_extra() -> dict[str, Any]:
     def exec_(self):
         return _exec_dialog(self, "QFileDialog")
 
-    return {"getExistingDirectory": static("getExistingDirectory", False),
-            "getOpenFileName": static("getOpenFileName", True),
-            "getOpenFileNames": static("getOpenFileNames", True),
-            "getSaveFileName": static("getSaveFileName", True),
+    return {"getExistingDirectory": static("getExistingDirectory"),
+            "getOpenFileName": static("getOpenFileName"),
+            "getOpenFileNames": static("getOpenFileNames"),
+            "getSaveFileName": static("getSaveFileName"),
             "exec": exec_, "exec_": exec_}
 
 

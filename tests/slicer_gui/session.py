@@ -524,7 +524,9 @@ class SlicerSession:
         self.process_events()
 
     def process_events(self) -> None:
-        self.app.processEvents() if getattr(self, "app", None) is not None else None
+        """``slicer.app.processEvents()`` (timers fire, queued signals are delivered)."""
+        if getattr(self, "app", None) is not None:
+            self.app.processEvents()
 
     def wait_until(self, predicate, timeout: float = 60.0, interval: float = 0.02) -> bool:
         """Run the event loop until ``predicate()`` is true (timers fire, threads report)."""
