@@ -11,8 +11,12 @@ Runs inside the Slicer application and headless on the ``slicer-core`` wheel
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,6 +33,23 @@ else:  # headless slicer-core: the scripted-module framework (Qt) is not there, 
 
 #: Segment names of the structures the user segments (``tumor``, ``nodes``).
 SEGMENT_NAMES = study.structure_names()
+#: Singleton tag of the module's own Segment Editor parameter node (Segment Editor uses "SegmentEditor").
+SEGMENT_EDITOR_SINGLETON_TAG = "ALNPredictor"
+#: Pathway codes of the panel's choices.
+PATHWAY_CODES = {"MRI": "mri", "Ultrasound": "us"}
+
+#: One computation at a time in this process: the pathways pin the library thread count (ITK, BLAS)
+#: process-wide for the duration of a step (``alnpredictor.runtime.library_threads``), so the
+#: background N4 warm-up and a step of the panel must not overlap, or one could restore the other's
+#: thread count mid-step and the features would no longer be bit-identical to the command line's.
+_COMPUTE_LOCK = threading.RLock()
+#: Set when worker processes cannot be started in this process (then extractions run in-process).
+_POOL_UNUSABLE = False
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a long Logic step (the Cancel button). The Logic lets it
+    through before it writes anything to the scene, so a cancelled step leaves the scene as it was."""
 
 
 class ALNPredictorLogic(_LogicBase):
@@ -48,10 +69,11 @@ class ALNPredictorLogic(_LogicBase):
 
     # -- parameter node (app only) ------------------------------------------------------------
     def getParameterNode(self):  # noqa: D401  (Slicer API name)
-        """The module's parameter node wrapper (inside the app)."""
-        from ALNPredictor import ALNPredictorParameterNode
+        """The module's parameter node wrapper (inside the app). The wrapper class is defined on first
+        use (``ALNPredictor.parameterNodeClass``), after every module has registered its MRML classes."""
+        from ALNPredictor import parameterNodeClass
 
-        return ALNPredictorParameterNode(super().getParameterNode())
+        return parameterNodeClass()(super().getParameterNode())
 
     # -- volumes --------------------------------------------------------------------------------
     def volumeNodeFromImage(self, image, name: str, node=None):
@@ -76,22 +98,32 @@ class ALNPredictorLogic(_LogicBase):
         return node
 
     def imageFromVolumeNode(self, node):
-        """SimpleITK image (LPS geometry) of a scalar volume node; the voxels are copied."""
+        """SimpleITK image (LPS geometry) of a volume node; the voxels are copied.
+
+        A ``vtkMRMLVectorVolumeNode`` (RGB/RGBA ultrasound frames from PNG/JPEG or DICOM load as one)
+        becomes grey with the luminance rule of :func:`alnpredictor.imaging.io.to_grey` — the same
+        image as reading the file with ``alnpredictor.imaging.io.read_volume``. Other multi-component
+        volumes (e.g. DWI) are refused with a message.
+        """
         import SimpleITK as sitk
+        import vtk
 
         from alnpredictor.imaging.coords import set_geometry_from_ijk_to_ras
+        from alnpredictor.imaging.io import ensure_3d_scalar
 
         if node is None or node.GetImageData() is None:
             raise ValueError("no volume selected (or the volume has no image data): choose a volume first")
-        import vtk
-
         m = vtk.vtkMatrix4x4()
         node.GetIJKToRASMatrix(m)
         matrix = slicer.util.arrayFromVTKMatrix(m)
         if node.GetParentTransformNode() is not None:
             raise ValueError(f"volume '{node.GetName()}' is under a transform: harden the transform first")
-        image = sitk.GetImageFromArray(np.array(slicer.util.arrayFromVolume(node)))
-        return set_geometry_from_ijk_to_ras(image, matrix)
+        array = np.array(slicer.util.arrayFromVolume(node))
+        components = node.GetImageData().GetNumberOfScalarComponents()
+        if components > 1:  # arrayFromVolume gives (k, j, i, component) for vector volumes
+            image = set_geometry_from_ijk_to_ras(sitk.GetImageFromArray(array, isVector=True), matrix)
+            return ensure_3d_scalar(image, f"volume '{node.GetName()}'")  # refuses non-colour vector volumes
+        return set_geometry_from_ijk_to_ras(sitk.GetImageFromArray(array), matrix)
 
     def loadVolume(self, path: str, name: str | None = None, seriesUID: str | None = None):
         """Load a scalar volume (NRRD, NIfTI, MHA, DICOM folder, 2-D ultrasound) into the scene.
@@ -178,10 +210,23 @@ class ALNPredictorLogic(_LogicBase):
 
     # -- markups ---------------------------------------------------------------------------------
     def pointsFromMarkups(self, markupsNode) -> np.ndarray:
-        """Control points of a point list in RAS mm, shape (n, 3) (world coordinates)."""
+        """Defined control points of a point list in RAS mm, shape (n, 3) (world coordinates).
+
+        Only points whose position status is ``PositionDefined`` count: a point being placed
+        (``PositionPreview``), an undefined one (``PositionUndefined``, its coordinates must not be
+        used) or a skipped one (``PositionMissing``) is never a seed (position statuses:
+        ``Libs/MRML/Core/vtkMRMLMarkupsNode.h``, ``GetNthControlPointPositionStatus``).
+        """
         if markupsNode is None:
             return np.zeros((0, 3))
-        return np.asarray(slicer.util.arrayFromMarkupsControlPoints(markupsNode, world=True), dtype=float).reshape(-1, 3)
+        points = []
+        for index in range(markupsNode.GetNumberOfControlPoints()):
+            if markupsNode.GetNthControlPointPositionStatus(index) != markupsNode.PositionDefined:
+                continue
+            position = [0.0, 0.0, 0.0]
+            markupsNode.GetNthControlPointPositionWorld(index, position)
+            points.append(position)
+        return np.asarray(points, dtype=float).reshape(-1, 3)
 
     def newPointList(self, name: str, points_ras=()):
         """A markups point list with the given RAS points (seeds as the user would click them)."""
@@ -190,35 +235,102 @@ class ALNPredictorLogic(_LogicBase):
             node.AddControlPoint(*[float(v) for v in p])
         return node
 
+    # -- scene helpers: Segment Editor parameter node, patient identifiers ----------------------------
+    def segmentEditorNode(self):
+        """The module's own Segment Editor parameter node (a singleton), overwrite mode ``OverwriteNone``.
+
+        Editing one segment must never erase another (painting ``nodes`` over ``tumor``). Closing the
+        scene resets singleton nodes to their defaults (overwrite mode back to "all segments"), so the
+        panel calls this again on scene end-close and on enter. Created as Segment Editor creates its own
+        (``Modules/Scripted/SegmentEditor/SegmentEditor.py``, ``selectParameterNode``): singleton tag set
+        before the node is added, so a saved scene's node is reused.
+        """
+        node = self.scene.GetSingletonNode(SEGMENT_EDITOR_SINGLETON_TAG, "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.vtkMRMLSegmentEditorNode()
+            node.SetSingletonTag(SEGMENT_EDITOR_SINGLETON_TAG)
+            node = self.scene.AddNode(node)
+        if node.GetOverwriteMode() != node.OverwriteNone:
+            node.SetOverwriteMode(node.OverwriteNone)
+        return node
+
+    def patientIdentifiers(self, volumeNode) -> dict:
+        """Patient and study identifiers of a volume, read where Slicer keeps them: the DICOM attributes
+        of the subject-hierarchy *Patient* and *Study* items above the volume (DICOM import puts them
+        there, not on the volume node; ``vtkMRMLSubjectHierarchyConstants``). Empty values are left out;
+        ``volume`` is the volume's name."""
+        identifiers = {"volume": volumeNode.GetName()}
+        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(self.scene)
+        itemID = shNode.GetItemByDataNode(volumeNode) if shNode is not None else 0
+        if not itemID:
+            return identifiers
+        constants = slicer.vtkMRMLSubjectHierarchyConstants
+        levels = {"Patient": constants.GetDICOMLevelPatient(), "Study": constants.GetDICOMLevelStudy()}
+        wanted = (
+            ("PatientName", "Patient", constants.GetDICOMPatientNameAttributeName()),
+            ("PatientID", "Patient", constants.GetDICOMPatientIDAttributeName()),
+            ("PatientBirthDate", "Patient", constants.GetDICOMPatientBirthDateAttributeName()),
+            ("PatientSex", "Patient", constants.GetDICOMPatientSexAttributeName()),
+            ("StudyDate", "Study", constants.GetDICOMStudyDateAttributeName()),
+            ("StudyTime", "Study", constants.GetDICOMStudyTimeAttributeName()),
+            ("StudyID", "Study", constants.GetDICOMStudyIDAttributeName()),
+            ("StudyDescription", "Study", constants.GetDICOMStudyDescriptionAttributeName()),
+        )
+        for key, level, attribute in wanted:
+            value = shNode.GetAttributeFromItemAncestor(itemID, attribute, levels[level])
+            if value:
+                identifiers[key] = value
+        patientItem = shNode.GetItemAncestorAtLevel(itemID, levels["Patient"])
+        if patientItem and "PatientName" not in identifiers and shNode.GetItemName(patientItem):
+            identifiers["PatientName"] = shNode.GetItemName(patientItem)  # a patient item created by hand
+        return identifiers
+
     # -- imaging: grow-cut, propagation, N4 -------------------------------------------------------
     def segmentFromSeeds(self, volumeNode, tumorSeedsNode=None, nodeSeedsNode=None, backgroundSeedsNode=None,
-                         segmentationNode=None, **options):
+                         segmentationNode=None, pathway: str = "mri", progress=None, **options):
         """Grow-cut the tumor and/or nodes from markups seeds into a segmentation node.
 
-        Seeds are the control points (RAS, world) of the point lists; a list that is None or
-        empty is skipped. Without background seeds they are placed automatically. Segments
-        ``tumor`` / ``nodes`` of ``segmentationNode`` (created on the volume's geometry if None)
-        are replaced by the result; a segment that is not re-segmented is left as it is and
-        the new result never takes its voxels. ``options`` are segmenter settings
-        (``alnpredictor.imaging.segment.GrowCutSettings``, e.g. ``smoothing_mm``); the work is the
-        MRI pathway's segmentation step (:func:`alnpredictor.pathways.mri.segment_reference`).
+        Seeds are the defined control points (RAS, world) of the point lists
+        (:meth:`pointsFromMarkups`); a list that is None or empty is skipped. Without background seeds
+        they are placed automatically. Segments ``tumor`` / ``nodes`` of ``segmentationNode`` (created on
+        the volume's geometry if None) are replaced by the result; a segment that is not re-segmented is
+        left as it is and the new result never takes its voxels. ``options`` are segmenter settings
+        (``alnpredictor.imaging.segment.GrowCutSettings``, e.g. ``smoothing_mm``); the work is the MRI
+        pathway's segmentation step (:func:`alnpredictor.pathways.mri.segment_reference`), or with
+        ``pathway="us"`` the ultrasound pathway's 2-D grow-cut of the lesion
+        (:func:`alnpredictor.pathways.us.segment_frame`, what Predict grows when there is no segment).
 
         :returns: (segmentationNode, summary dict: voxels/volume_ml per structure, engine, seconds ...).
         """
         import SimpleITK as sitk
 
-        from alnpredictor.pathways import mri
-
+        report = _progress(progress)
         seeds = {}
-        for segmentName, markups in (("tumor", tumorSeedsNode), ("nodes", nodeSeedsNode)):
+        markupsBySegment = (("tumor", tumorSeedsNode),) if pathway == "us" else (("tumor", tumorSeedsNode),
+                                                                                ("nodes", nodeSeedsNode))
+        for segmentName, markups in markupsBySegment:
             points = self.pointsFromMarkups(markups)
             if len(points):
                 seeds[segmentName] = points
         if not seeds:
-            raise ValueError("no seeds: place at least one tumor or node seed point on the volume")
+            raise ValueError("no seeds: place at least one tumor" + ("" if pathway == "us" else " or node")
+                             + " seed point on the image")
         background = self.pointsFromMarkups(backgroundSeedsNode)
+        report(0.0, "reading the image")
         image = self.imageFromVolumeNode(volumeNode)
-        grown, summary = mri.segment_reference(image, seeds, background, **options)
+        with _exclusive(report, 0.1):
+            report(0.1, "growing " + " and ".join(seeds))
+            if pathway == "us":
+                from alnpredictor.pathways import us
+
+                mask, summary = us.segment_frame(image, seeds["tumor"], background if len(background) else None)
+                grown = {"tumor": mask}
+            else:
+                from alnpredictor.pathways import mri
+
+                grown, summary = mri.segment_reference(image, seeds, background, **options)
+        report(0.9, "writing the segments")
+        report.commit()  # from here on the scene changes: no cancellation
         if segmentationNode is None:
             segmentationNode = self.newSegmentationNode(volumeNode)
         segmentation = segmentationNode.GetSegmentation()
@@ -230,11 +342,19 @@ class ALNPredictorLogic(_LogicBase):
         for segmentName, mask in grown.items():
             arr = (sitk.GetArrayFromImage(mask) > 0) & ~kept
             self.setSegmentFromArray(segmentationNode, segmentName, arr, volumeNode)
+        summary = dict(summary)
         summary["segmentation"] = segmentationNode.GetName()
+        report(1.0, "done")
         return segmentationNode, summary
 
+    def segmentationSummary(self, summary: dict) -> str:
+        """One line for the panel: the volume of each segmented structure."""
+        structures = (summary or {}).get("structures") or {}
+        parts = [f"{name} {_number(values.get('volume_ml'), '.2f')} ml" for name, values in structures.items()]
+        return "Segmented: " + (", ".join(parts) if parts else "—")
+
     def propagateSegmentation(self, segmentationNode, referenceVolumeNode, movingVolumeNodes, register: bool = True,
-                              **options):
+                              progress=None, **options):
         """Copy the segments onto other volumes (T2, ADC), each on its own grid.
 
         Every moving volume is registered rigidly to the reference around the segments (the MRI
@@ -244,30 +364,58 @@ class ALNPredictorLogic(_LogicBase):
 
         :param movingVolumeNodes: one volume node or a list of them.
         :returns: list of (segmentation node, quality summary) in the order of the volumes;
-            the summary holds the transform, metric, converged flag, motion and warnings.
+            the summary holds the transform, metric (None without registration), converged flag,
+            motion and warnings.
         """
         from alnpredictor.pathways import mri
         from alnpredictor.settings import MRISettings
 
+        report = _progress(progress)
         if not isinstance(movingVolumeNodes, (list, tuple)):
             movingVolumeNodes = [movingVolumeNodes]
+        report(0.0, "reading the volumes")
         reference = self.imageFromVolumeNode(referenceVolumeNode)
         masks = self.masksFromSegmentation(segmentationNode, referenceVolumeNode)
         if not masks:
             raise ValueError(f"segmentation '{segmentationNode.GetName()}' has no non-empty "
                              f"{' / '.join(SEGMENT_NAMES)} segment: segment first")
         settings = MRISettings(register=register, **options)
+        computed = []
+        with _exclusive(report, 0.05):
+            for index, movingNode in enumerate(movingVolumeNodes):
+                report(0.05 + 0.9 * index / len(movingVolumeNodes),
+                       f"{'registering' if register else 'resampling'} {movingNode.GetName()}")
+                propagated, quality = mri.propagate(reference, {"moving": self.imageFromVolumeNode(movingNode)},
+                                                    masks, settings)
+                computed.append((movingNode, propagated, quality["moving"]))
+        report(0.95, "writing the segmentations")
+        report.commit()
         results = []
-        for movingNode in movingVolumeNodes:
-            propagated, quality = mri.propagate(reference, {"moving": self.imageFromVolumeNode(movingNode)}, masks,
-                                                settings)
+        for movingNode, propagated, summary in computed:
             outNode = self.segmentationNodeFromMasks(
                 {study.structure_of_roi(roi): mask for (roi, _), mask in propagated.items()}, movingNode,
                 f"{segmentationNode.GetName()} → {movingNode.GetName()}")
-            summary = quality["moving"]
+            summary = dict(summary)
             summary["volume"] = movingNode.GetName()
             results.append((outNode, summary))
+        report(1.0, "done")
         return results
+
+    def registrationSummary(self, summaries) -> str:
+        """The panel's text for propagation results: per volume the motion found, the metric and the
+        warnings. Works for propagation without registration (no metric: it is None)."""
+        lines = []
+        for summary in summaries:
+            name = summary.get("volume", "")
+            if summary.get("registered"):
+                text = (f"{name}: moved {_number(summary.get('translation_mm'), '.1f')} mm / "
+                        f"{_number(summary.get('rotation_deg'), '.1f')}°, metric {_number(summary.get('metric'), '.3f')}")
+            else:
+                text = f"{name}: resampled in physical space (not registered)"
+            if summary.get("warnings"):
+                text += " — " + "; ".join(str(w) for w in summary["warnings"])
+            lines.append(text)
+        return "\n".join(lines)
 
     def segmentationNodeFromMasks(self, masks: dict, volumeNode, name: str):
         """A new segmentation node on ``volumeNode``'s geometry with one segment per structure mask."""
@@ -281,11 +429,25 @@ class ALNPredictorLogic(_LogicBase):
         return outNode
 
     def n4Correct(self, volumeNode, cacheDir: str | None = None, name: str | None = None):
-        """A new volume node with the N4 bias-field corrected volume (cached by content hash)."""
+        """A new volume node with the N4 bias-field corrected volume (cached by content hash), computed
+        as the MRI pathway does it (the settings' library thread count)."""
         from alnpredictor.imaging.preprocess import n4_correct
+        from alnpredictor.runtime import library_threads
+        from alnpredictor.settings import MRISettings
 
-        corrected = n4_correct(self.imageFromVolumeNode(volumeNode), cache_dir=cacheDir)
+        image = self.imageFromVolumeNode(volumeNode)
+        with _exclusive(_progress(None), 0.0), library_threads(MRISettings().threads):
+            corrected = n4_correct(image, cache_dir=cacheDir)
         return self.volumeNodeFromImage(corrected, name or f"{volumeNode.GetName()} N4")
+
+    def startN4Warmup(self, volumeNodes, cacheDir: str):
+        """Start N4 of these volumes in a background thread, into the content-addressed cache that the
+        MRI pathway reads (Predict then finds the corrected series there). Images are read here, on
+        the calling (GUI) thread; the thread never touches MRML. N4 runs with the pathway's library
+        thread count and never alongside another Logic step, so the cached result is bit-identical to
+        what Predict would compute. Returns an :class:`N4Warmup` (``running()``, ``stop()``)."""
+        images = [(node.GetName(), self.imageFromVolumeNode(node)) for node in volumeNodes if node is not None]
+        return N4Warmup(images, cacheDir)
 
     # -- features ----------------------------------------------------------------------------------
     def masksFromSegmentation(self, segmentationNode, volumeNode) -> dict:
@@ -309,7 +471,11 @@ class ALNPredictorLogic(_LogicBase):
             corrected by hand): used as explicit masks; the other sequences are propagated now and
             get a new segmentation node in the scene.
         :param settings: :class:`~alnpredictor.settings.MRISettings`; its structures are narrowed to
-            the non-empty segments.
+            the non-empty segments. With ``extract_workers > 1`` the ROI×sequence extractions run in
+            worker processes (features identical to one process); if worker processes cannot be
+            started here, they run in this process.
+        :param progress: ``progress(fraction, message)``; it may raise :class:`Cancelled`, which stops
+            the step before anything is written to the scene.
         :returns: (``MRICaseResult``, sequence code → the propagated segmentation node created now).
         """
         from dataclasses import replace
@@ -336,7 +502,9 @@ class ALNPredictorLogic(_LogicBase):
             if seq in settings.sequences[1:] and node is not None:
                 for name, mask in self.masksFromSegmentation(node, volumeNodes[seq]).items():
                     explicit[(study.roi_code(name), seq)] = mask
-        result = mri.run_case(images, settings, masks=masks, explicit_masks=explicit, progress=report)
+        with _exclusive(report, 0.05):
+            result = _run_with_worker_fallback(
+                lambda s: mri.run_case(images, s, masks=masks, explicit_masks=explicit, progress=report), settings)
         created = {}
         for seq in settings.sequences[1:]:
             if seq in (propagatedNodes or {}) and propagatedNodes[seq] is not None:
@@ -348,7 +516,7 @@ class ALNPredictorLogic(_LogicBase):
 
     def extractMRIFeatures(self, t1cNode, t2Node, adcNode, segmentationNode, propagatedNodes: dict | None = None,
                            params: str = MRI_PARAMS, register: bool = True, n4: bool = True,
-                           cacheDir: str | None = None, workers: int | None = 1, onRoiError: str = "raise",
+                           cacheDir: str | None = None, workers: int | None = None, onRoiError: str = "raise",
                            progress=None):
         """The study's radiomics of one patient from the scene: ``T``/``L`` ROIs x T1C/T2/ADC.
 
@@ -356,28 +524,54 @@ class ALNPredictorLogic(_LogicBase):
         ``"ADC"`` to segmentation nodes already propagated (e.g. corrected by hand); missing ones
         are propagated now (registration unless ``register=False``).
 
+        :param workers: processes for the ROI×sequence extractions (default: one per extraction, at
+            most one per CPU core — the 6 extractions of a patient use every core); ``1`` runs them
+            one after another in this process. The features are the same either way.
         :returns: (features dict ``{ROI}{SEQ}_{name}``, quality dict, provenance dict).
         """
         from alnpredictor.settings import MRISettings
 
-        settings = MRISettings(params=params, register=register, n4=n4, cache_dir=cacheDir,
-                               extract_workers=max(1, int(workers or 1)), on_roi_error=onRoiError)
+        settings = MRISettings(params=params, register=register, n4=n4, cache_dir=cacheDir, on_roi_error=onRoiError)
+        settings = dataclasses.replace(settings, extract_workers=_extract_workers(workers, settings))
         nodes = dict(zip(settings.sequences, (t1cNode, t2Node, adcNode)))
         result, _ = self.extractFeatures(nodes, segmentationNode, propagatedNodes, settings, progress)
-        quality = {**result.quality.get("registration", {}), **{}}
-        return result.features, {"registration": quality, "roi_errors": result.errors}, result.provenance
+        return result.features, {"registration": dict(result.quality.get("registration", {})),
+                                 "roi_errors": result.errors}, result.provenance
 
     # -- models and prediction -----------------------------------------------------------------------
     def loadModel(self, path: str, pathway: str | None = None):
         """Load a model bundle (``NAME.alnmodel``); refuses tampered or unknown bundles, and with
-        ``pathway`` (``mri``/``us``) a bundle made for the other pathway's features."""
+        ``pathway`` (``mri``/``us``, or the panel's ``MRI``/``Ultrasound``) a bundle made for the other
+        pathway's features."""
+        if not _path_set(path):
+            raise ValueError("no model chosen: choose a NAME.alnmodel folder")
         if pathway is not None:
             from alnpredictor.pathways import get_pathway
 
-            return get_pathway(pathway).load_model(path)
+            return get_pathway(PATHWAY_CODES.get(pathway, pathway)).load_model(str(path))
         from alnpredictor.models import load_bundle
 
-        return load_bundle(path)
+        return load_bundle(str(path))
+
+    def modelCardText(self, model) -> str:
+        """The model card as the panel shows it (name, recipe, training, AUC, cut-off, intended use)."""
+        card = model.card
+        metrics = card.get("metrics") or {}
+        auc = metrics.get("auc")
+        ci = metrics.get("auc_ci") or []
+        auc_text = _number(auc, ".3f") + (f" (95% CI {_number(ci[0], '.3f')}–{_number(ci[1], '.3f')})" if len(ci) == 2 else "")
+        cutoff = card.get("cutoff")
+        cutoff = cutoff.get("value") if isinstance(cutoff, dict) else cutoff
+        return (f"{card.get('name')} ({card.get('recipe')})\n{card.get('description') or ''}\n"
+                f"Training: {card.get('training')}\nAUC: {auc_text}\nCut-off: {_number(cutoff, '.3f')}\n"
+                f"Intended use: {card.get('intended_use')}\n{card.get('research_use')}")
+
+    def radiomicsVersionWarning(self, model=None, installed: str | None = None) -> str | None:
+        """A warning when the installed PyRadiomics (inside Slicer: SlicerRadiomics' build from its
+        master branch) is not the version the model's features were computed with; None if it is."""
+        from ALNPredictorLib.dependencies import radiomics_version_warning
+
+        return radiomics_version_warning(model, installed)
 
     def clinicalFields(self, model) -> list:
         """The model's clinical fields: name, type (number/integer/choice), range or values, required."""
@@ -450,6 +644,9 @@ class ALNPredictorLogic(_LogicBase):
                    progress=None, tableNode=None, **extractOptions) -> dict:
         """What the Predict button does: extract, predict, store in a table node.
 
+        ``progress(fraction, message)`` may raise :class:`Cancelled`: the step stops and the scene is
+        left as it was (no propagated segmentation, no results table).
+
         :returns: dict with ``prediction``, ``features``, ``quality``, ``model`` and ``table``.
         """
         report = _progress(progress)
@@ -459,45 +656,79 @@ class ALNPredictorLogic(_LogicBase):
         model = self.loadModel(modelPath, "mri")
         check_clinical_values(model.clinical_fields, clinical or {})  # before minutes of extraction
         features, quality, provenance = self.extractMRIFeatures(
-            t1cNode, t2Node, adcNode, segmentationNode, progress=progress, **extractOptions)
+            t1cNode, t2Node, adcNode, segmentationNode, progress=report, **extractOptions)
+        report.commit()  # the propagated segmentations are in the scene now
         report(0.9, "predicting")
         prediction = self.predict(model, features, clinical).with_context(
             provenance={"params_sha256": provenance.get("params_sha256"),
                         "pyradiomics": provenance.get("pyradiomics_version")})
-        table = self.storeResults(prediction, modelPath, tableNode)
+        prediction = _with_radiomics_warning(prediction, self.radiomicsVersionWarning(
+            model, installed=provenance.get("radiomics_module_version") or None))
+        table = self.storeResults(prediction, str(modelPath), tableNode)
         report(1.0, "done")
         return {"prediction": prediction.to_dict(), "features": features, "quality": quality, "model": model, "table": table}
 
+    def ultrasoundSettings(self, model, modelPath: str, weights: str | None = None, radiomics: bool | None = None):
+        """The ultrasound settings that reproduce the model's features: PyRadiomics texture on exactly
+        when the model uses texture features (``radiomics=None``), and the ResNet50 weights file the
+        model was trained with (``weights=None``: a file of that name next to the bundle, or inside it,
+        when the model was trained with one)."""
+        from pathlib import Path
+
+        from alnpredictor.pathways import us
+        from alnpredictor.settings import USSettings
+
+        if radiomics is None:
+            radiomics = any(us.is_radiomics_feature(f) for f in model.features)
+        if weights is None:
+            trained = us.trained_inputs(model)
+            backbone = str(trained.get("deep_backbone") or "")
+            if trained.get("weights_sha256") and backbone.startswith("weights file "):
+                name = backbone[len("weights file "):]
+                bundle = Path(modelPath)
+                for candidate in (bundle / name, bundle.parent / name):
+                    if candidate.is_file():
+                        weights = str(candidate)
+                        break
+        return USSettings(weights=weights, radiomics=bool(radiomics))
+
     def predictUltrasound(self, volumeNode, seedsNode, modelPath: str, clinical: dict | None = None,
                           weights: str | None = None, segmentationNode=None, tableNode=None, progress=None,
-                          radiomics: bool = True) -> dict:
+                          radiomics: bool | None = None) -> dict:
         """What Predict does on the Ultrasound pathway: the ``tumor`` segment of ``segmentationNode``
         (or grow-cut from the seeds) → deep + handcrafted features → the model (one bundle: the
         DLR signature inside the nomogram) → probability, class, points; stored in a table node.
 
-        :param weights: ResNet50 weights file the model was trained with (None: untrained backbone).
-        :param radiomics: PyRadiomics 2-D texture among the handcrafted features (as the model was trained).
+        The frame may be a scalar or an RGB vector volume (converted to grey as the file reader does).
+
+        :param weights: ResNet50 weights file the model was trained with (None: as the model records it,
+            see :meth:`ultrasoundSettings`; an untrained backbone if the model used one).
+        :param radiomics: PyRadiomics 2-D texture among the handcrafted features (None: as the model was trained).
         :returns: dict with ``prediction`` (stored form), ``features``, ``quality``, ``model``, ``table``.
         """
         from alnpredictor.models.clinical import check_clinical_values
         from alnpredictor.pathways import us
-        from alnpredictor.settings import USSettings
 
         report = _progress(progress)
-        settings = USSettings(weights=weights, radiomics=radiomics)
         report(0.0, "loading the model")
-        model = us.load_model(modelPath, settings)  # refuses other deep weights / features before extraction
+        model = self.loadModel(modelPath, "us")
+        settings = self.ultrasoundSettings(model, modelPath, weights, radiomics)
+        us.check_settings(model, settings)  # refuses other deep weights / features before extraction
         check_clinical_values(model.clinical_fields, clinical or {})
         image = self.imageFromVolumeNode(volumeNode)
         mask = None
         if segmentationNode is not None:
             mask = self.masksFromSegmentation(segmentationNode, volumeNode).get("tumor")
         seeds = self.pointsFromMarkups(seedsNode)
-        report(0.2, "segmenting and extracting features")
-        case = us.run_case(image, settings, mask=mask, seeds_ras=seeds if len(seeds) else None)
+        with _exclusive(report, 0.2):
+            report(0.2, "segmenting and extracting features" if mask is None else "extracting features")
+            case = us.run_case(image, settings, mask=mask, seeds_ras=seeds if len(seeds) else None)
         report(0.9, "predicting")
+        report.commit()
         prediction = us.predict(model, case.features, clinical).with_context(mask_source=case.mask_source)
-        table = self.storeResults(prediction, modelPath, tableNode)
+        if settings.radiomics:
+            prediction = _with_radiomics_warning(prediction, self.radiomicsVersionWarning(model))
+        table = self.storeResults(prediction, str(modelPath), tableNode)
         report(1.0, "done")
         return {"prediction": prediction.to_dict(), "features": case.features, "quality": case.quality,
                 "model": model, "table": table}
@@ -513,12 +744,71 @@ class ALNPredictorLogic(_LogicBase):
         """
         from alnpredictor.report.export import export_patient_report
 
+        if not _path_set(outDir):
+            raise ValueError("no report folder chosen: choose a folder")
         return export_patient_report(
-            outDir, prediction, model, self.imageFromVolumeNode(volumeNode),
+            str(outDir), prediction, model, self.imageFromVolumeNode(volumeNode),
             self.masksFromSegmentation(segmentationNode, volumeNode), features=features, clinical=clinical,
-            identifiers=identifiers, include_identifiers=includeIdentifiers, quality=quality,
+            identifiers=identifiers, include_identifiers=includeIdentifiers, quality=_pruned(quality),
             image_label=volumeNode.GetName() if includeIdentifiers else "reference image")
 
+
+class N4Warmup:
+    """N4 bias-field correction of some images in a background thread, into the pathway's N4 cache.
+
+    ``running()`` while it works; ``stop()`` asks it to stop after the image in progress and joins
+    the thread (the panel's ``cleanup``); ``done`` / ``errors`` say what happened. Each image is
+    corrected holding the Logic's compute lock and with the MRI pathway's library thread count.
+    """
+
+    def __init__(self, images, cacheDir: str) -> None:
+        self.total = len(images)
+        self.done = 0
+        self.errors: dict[str, str] = {}
+        self._images = list(images)
+        self._cacheDir = cacheDir
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="ALNPredictor N4", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        from alnpredictor.imaging.preprocess import n4_correct
+        from alnpredictor.runtime import library_threads
+        from alnpredictor.settings import MRISettings
+
+        threads = MRISettings().threads
+        for name, image in self._images:
+            if self._stop.is_set():
+                break
+            try:
+                with _COMPUTE_LOCK, library_threads(threads):
+                    if self._stop.is_set():
+                        break
+                    n4_correct(image, cache_dir=self._cacheDir)
+                self.done += 1
+            except Exception as exc:  # noqa: BLE001 - reported by the panel, never lost in a thread
+                logging.exception("ALNPredictor: N4 of %s failed", name)
+                self.errors[name] = str(exc)
+        self._images = []
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop after the image in progress; with ``wait``, join the thread."""
+        self._stop.set()
+        if wait and self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def status(self) -> str:
+        """One line for the panel."""
+        if self.running():
+            return f"N4: correcting in the background ({self.done}/{self.total} done)…"
+        if self.errors:
+            return "N4 failed for " + ", ".join(f"{k} ({v})" for k, v in self.errors.items())
+        if self._stop.is_set() and self.done < self.total:
+            return f"N4: stopped ({self.done}/{self.total} done)"
+        return f"N4: done ({self.done} series cached for Predict)"
 
 
 def _any(mask) -> bool:
@@ -527,16 +817,112 @@ def _any(mask) -> bool:
     return bool(np.any(sitk.GetArrayViewFromImage(mask)))
 
 
-def _progress(callback):
-    """A progress reporter: ``report(fraction, message)``; logs when no callback is given."""
+def _pruned(value):
+    """A quality record without empty parts (``{"registration": {}, "roi_errors": {}}`` when the
+    propagated segments were given): the report's quality table cannot be empty."""
+    if isinstance(value, dict):
+        out = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, {}, [], ())} or None
+    return value
 
-    def report(fraction: float, message: str) -> None:
-        if callback is not None:
-            callback(float(fraction), message)
-        else:
+
+def _path_set(path) -> bool:
+    """Whether a path parameter is set: a parameter node's ``pathlib.Path`` parameter is ``Path(".")``
+    when unset (``Path("")`` is ``Path(".")``, and truthy), so ".", "" and None all mean unset."""
+    return path is not None and str(path).strip() not in ("", ".")
+
+
+def _number(value, spec: str) -> str:
+    """A number for display; "—" for None, NaN or text that is not a number (e.g. no metric
+    without registration)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not np.isfinite(value) else format(value, spec)
+
+
+def _with_radiomics_warning(prediction, warning: str | None):
+    """The prediction with the PyRadiomics-version warning among its warnings (shown in the report)."""
+    if not warning:
+        return prediction
+    return dataclasses.replace(prediction, warnings=tuple(prediction.warnings)
+                               + ({"code": "pyradiomics_version", "message": warning},))
+
+
+def _extract_workers(workers: int | None, settings) -> int:
+    """Worker processes for the ROI×sequence extractions: ``workers`` if given, else one per
+    extraction (structures × sequences) up to the CPU cores, 1 where processes cannot be started."""
+    if workers is not None:
+        return max(1, int(workers))
+    if _POOL_UNUSABLE:
+        return 1
+    from alnpredictor.features.workers import default_workers
+
+    return default_workers(len(settings.structures) * len(settings.sequences))
+
+
+def _run_with_worker_fallback(run, settings):
+    """``run(settings)``; if the extraction worker processes cannot be started or die (e.g. an
+    embedding application whose executable cannot start Python children), run again in this process;
+    when that works, extract in this process for the rest of the session."""
+    global _POOL_UNUSABLE
+    from alnpredictor.errors import FeatureError
+
+    if settings.extract_workers <= 1:
+        return run(settings)
+    try:
+        return run(settings)
+    except (FeatureError, OSError, EOFError, BrokenProcessPool) as exc:
+        if isinstance(exc, FeatureError) and not isinstance(exc.__context__, BrokenProcessPool):
+            raise  # a bad ROI, not the pool
+        logging.warning("ALNPredictor: radiomics worker processes failed (%s); extracting in this process", exc)
+        result = run(dataclasses.replace(settings, extract_workers=1))  # raises again if it was not the pool
+        _POOL_UNUSABLE = True
+        return result
+
+
+@contextmanager
+def _exclusive(report, fraction: float):
+    """Hold the compute lock (see ``_COMPUTE_LOCK``); while waiting for the background N4 the progress
+    callback keeps being called, so the panel stays responsive and Cancel works."""
+    said = False
+    while not _COMPUTE_LOCK.acquire(timeout=0.1):
+        report(fraction, "waiting for the background N4 correction" if not said else "waiting for N4…")
+        said = True
+    try:
+        yield
+    finally:
+        _COMPUTE_LOCK.release()
+
+
+class _Reporter:
+    """``report(fraction, message)``: calls the progress callback (which may raise :class:`Cancelled`)
+    or logs. After :meth:`commit` the step is past the point where it changes the scene and a
+    cancellation is ignored, so a step is either cancelled with the scene untouched or done."""
+
+    def __init__(self, callback) -> None:
+        self.callback = callback
+        self.committed = False
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.callback is None:
             logging.info("ALNPredictor: %3.0f%% %s", 100 * fraction, message)
+            return
+        try:
+            self.callback(float(fraction), message)
+        except Cancelled:
+            if not self.committed:
+                raise
 
-    return report
+    def commit(self) -> None:
+        self.committed = True
+
+
+def _progress(callback) -> _Reporter:
+    """A progress reporter for ``callback`` (the same one when it is already a reporter, so a step
+    called by another shares its commit point)."""
+    return callback if isinstance(callback, _Reporter) else _Reporter(callback)
 
 
 def _node_name(path: str) -> str:
