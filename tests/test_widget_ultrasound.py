@@ -47,7 +47,8 @@ def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame,
     assert widget is not None, "\n".join(s.problems())
     s.assert_clean("opening the panel")
     ui = widget.ui
-    bundle, clinical = us_bundle
+    bundle, case = us_bundle
+    clinical = dict(case.clinical)
     frame_path, (row, col) = busi_frame
 
     driver.choose_text(ui.pathwayComboBox, "Ultrasound")
@@ -81,3 +82,37 @@ def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame,
     assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
     assert {p.suffix for p in report_dir.rglob("*")} >= {".pdf", ".json"}
     s.assert_clean("ultrasound Export")
+
+
+def test_ultrasound_predict_from_the_panel_on_a_grey_frame(slicer_session, us_bundle, tmp_path):
+    """A greyscale frame (NRRD, a scalar volume with its own pixel spacing), one click, Segment, the DLRN
+    bundle, the clinical form, Predict: a probability (defect 5: ultrasound Predict could never run from the
+    panel). Same steps as the colour-frame sequence without its conversion, so the two defects show
+    apart."""
+    from alnpredictor.synthetic.us_cohort import to_sitk
+
+    s = slicer_session
+    s.app.temporaryPath = str(tmp_path / "slicer-tmp")
+    widget = s.open_module()
+    assert widget is not None, "\n".join(s.problems())
+    s.assert_clean("opening the panel")
+    ui = widget.ui
+    bundle, case = us_bundle
+    path = tmp_path / "frame.nrrd"
+    sitk.WriteImage(to_sitk(case.image, case.spacing), str(path), True)
+
+    driver.choose_text(ui.pathwayComboBox, "Ultrasound")
+    frame = driver.load_volume(s, path, "US frame")
+    ui.usVolumeSelector.harnessChoose(frame)
+    ui.tumorSeedsWidget.harnessPlacePoint(case.seed_ras)
+    assert s.user_click(ui.segmentButton), "Segment cannot be clicked"
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    driver.browse(s, ui.modelPathLineEdit, bundle)
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    driver.fill_clinical_form(ui, dict(case.clinical))
+    s.assert_clean("choosing the ultrasound bundle")
+    assert s.user_click(ui.predictButton), "Predict cannot be clicked with a frame, its segmentation, the model and the form"
+    assert s.wait_until(lambda: _probability(ui) is not None or s.dialogs.errors(), timeout=600)
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    s.assert_clean("ultrasound Predict")
+    assert 0.0 <= _probability(ui) <= 1.0

@@ -216,10 +216,10 @@ def train_mri_bundle(features: dict, path) -> str:
     return str(save_bundle(model, path))
 
 
-def train_us_bundle(path, n_cases: int = 40) -> tuple[str, dict]:
+def train_us_bundle(path, n_cases: int = 40):
     """The ultrasound pathway's one DLRN bundle, trained on synthetic frames (default settings: the
-    texture features on, untrained ResNet50 backbone). Returns the bundle path and a valid clinical
-    record for the form."""
+    texture features on, untrained ResNet50 backbone). Returns the bundle path and the first synthetic
+    case (``image``, ``spacing``, ``seed_ras``, ``clinical``: a valid record for the form)."""
     import pandas as pd
     import SimpleITK as sitk
 
@@ -236,4 +236,4 @@ def train_us_bundle(path, n_cases: int = 40) -> tuple[str, dict]:
         mask = sitk.JoinSeries(to_sitk(case.mask.astype(np.uint8), case.spacing))
         rows.append({**us.run_case(image, settings, mask=mask).features, **case.clinical, "label": case.label})
     model = us_model.train_us_model(pd.DataFrame(rows), provenance=settings, n_folds=5)
-    return str(save_bundle(model, path)), dict(cases[0].clinical)
+    return str(save_bundle(model, path)), cases[0]
