@@ -2,7 +2,7 @@
 
 ``slicer_session`` is one :class:`~.session.SlicerSession` per test, parametrised over the releases
 the module supports; the test id carries the release folder (``test_x[v5.12.3]``).
-``old_slicer_session`` is the same on v5.8.1 (older than supported). Nothing heavy is imported
+``old_slicer_session`` is the same on the releases older than supported (v5.8.1). Nothing heavy is imported
 until a test asks for a session.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .releases import SUPPORTED, V5_8_1
+from .releases import SUPPORTED, UNSUPPORTED
 
 
 @pytest.fixture(params=SUPPORTED, ids=str)
@@ -27,9 +27,9 @@ def slicer_session(slicer_release, tmp_path, shared_dir):
         yield session
 
 
-@pytest.fixture()
-def old_slicer_session(tmp_path, shared_dir):
+@pytest.fixture(params=UNSUPPORTED, ids=str)
+def old_slicer_session(request, tmp_path, shared_dir):
     from .session import SlicerSession
 
-    with SlicerSession(V5_8_1, tmp_path / "slicer", shared=shared_dir) as session:
+    with SlicerSession(request.param, tmp_path / "slicer", shared=shared_dir) as session:
         yield session
