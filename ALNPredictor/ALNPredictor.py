@@ -6,8 +6,12 @@ axillary nodes, grow-cut, propagate to the other sequences, predict with a train
 nomogram, export a report.
 
 Layout (Slicer template): ``ALNPredictor`` (module), ``ALNPredictorParameterNode``
-(parameterNodeWrapper), ``ALNPredictorWidget`` (thin Qt layer), ``ALNPredictorLogic`` (MRML <->
-core ``alnpredictor`` package), ``ALNPredictorTest``.
+(parameterNodeWrapper, defined on first use: see :func:`parameterNodeClass`), ``ALNPredictorWidget``
+(thin Qt layer), ``ALNPredictorLogic`` (MRML <-> core ``alnpredictor`` package, in
+``ALNPredictorLib/logic.py``), ``ALNPredictorTest``.
+
+Supported: 3D Slicer 5.10 and later (Python 3.12). On an older Slicer the module loads and its
+panel shows one message saying so (this file and what it imports first parse on Python 3.9).
 
 The Logic needs only MRML, so it also runs headless on the ``slicer-core`` wheel (see
 ``ALNPredictorLib/headless.py``); the Qt classes are defined only inside the Slicer application.
@@ -17,15 +21,51 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 
 import slicer
 import vtk
 
 from ALNPredictorLib.headless import in_slicer_app
-from ALNPredictorLib.logic import ALNPredictorLogic  # MRML <-> core; runs headless too
 
+#: The oldest Slicer release the module supports (major, minor).
+MINIMUM_SLICER = (5, 10)
 #: The one "are we in the app" check (ALNPredictorLib.headless.in_slicer_app), read once.
 IN_SLICER_APP = in_slicer_app()
+
+
+def slicer_version():
+    """(major, minor) of the running Slicer application (``qSlicerCoreApplication`` properties
+    ``majorVersion``/``minorVersion``, ``Base/QTCore/qSlicerCoreApplication.h``); None headless."""
+    app = getattr(slicer, "app", None) if IN_SLICER_APP else None
+    if app is None:
+        return None
+    return int(app.majorVersion), int(app.minorVersion)
+
+
+def is_supported(version) -> bool:
+    """Whether this Slicer (``(major, minor)``, None headless) can run the module."""
+    return version is None or tuple(version) >= MINIMUM_SLICER
+
+
+SLICER_VERSION = slicer_version()
+SUPPORTED = is_supported(SLICER_VERSION)
+
+
+def unsupported_message(version) -> str:
+    """The one message an older Slicer shows instead of the panel."""
+    major, minor = version or (0, 0)
+    return (f"ALNPredictor needs 3D Slicer {MINIMUM_SLICER[0]}.{MINIMUM_SLICER[1]} or later; this is Slicer "
+            f"{major}.{minor}. Install a current release from https://download.slicer.org (the module's "
+            "parameter bindings, Segment Editor calls and Python 3.12 code need it).")
+
+
+UNSUPPORTED_MESSAGE = unsupported_message(SLICER_VERSION)
+
+if SUPPORTED:
+    # Imported only where the module can run: the core package needs Python >= 3.10.
+    from ALNPredictorLib.logic import PATHWAY_CODES, ALNPredictorLogic, Cancelled  # noqa: F401
+
 if IN_SLICER_APP:  # Qt and the scripted-module framework exist only inside the Slicer application.
     import qt
     from slicer.ScriptedLoadableModule import (
@@ -35,74 +75,89 @@ if IN_SLICER_APP:  # Qt and the scripted-module framework exist only inside the 
     )
     from slicer.util import VTKObservationMixin
 
-#: Python packages the module needs inside Slicer; installed on first use, behind a confirmation.
-REQUIRED_PACKAGES = {
-    "SimpleITK": "SimpleITK",
-    "radiomics": "pyradiomics==3.0.1",
-    "sklearn": "scikit-learn",
-    "statsmodels": "statsmodels",
-    "skops": "skops",
-    "skimage": "scikit-image",
-    "reportlab": "reportlab",
-    "matplotlib": "matplotlib",
-    "pandas": "pandas",
-    "tqdm": "tqdm",
-    "psutil": "psutil",
-}
+if IN_SLICER_APP and SUPPORTED:
+    # Names the parameter node's annotations use (evaluated by typing.get_type_hints in this
+    # module's namespace when the class is defined, see parameterNodeClass).
+    import pathlib  # noqa: F401
+    from typing import Annotated  # noqa: F401
+
+    from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper  # noqa: F401
+
+#: The panel's pathway choices (parameter ``pathway``).
+PATHWAY_CHOICES = ("MRI", "Ultrasound")
+#: Seed point lists and the qSlicerSimpleMarkupsWidget that shows each. No parameter-node GUI
+#: connector exists for qSlicerSimpleMarkupsWidget (guiConnectors.py of 5.10.0, 5.12.3, main), so
+#: these are bound by hand (setCurrentNode / markupsNodeChanged(),
+#: Modules/Loadable/Markups/Widgets/qSlicerSimpleMarkupsWidget.h).
+SEED_WIDGETS = {"tumorSeeds": "tumorSeedsWidget", "nodeSeeds": "nodeSeedsWidget",
+                "backgroundSeeds": "backgroundSeedsWidget"}
+
+_PARAMETER_NODE_CLASS = None
 
 
-def missing_packages() -> list[str]:
-    """pip requirement strings of the packages that cannot be imported yet."""
-    import importlib.util
+def parameterNodeClass():
+    """The module's parameter node wrapper class, defined on first use.
 
-    return [req for mod, req in REQUIRED_PACKAGES.items() if importlib.util.find_spec(mod) is None]
+    Not at import: Slicer instantiates modules in alphabetical order (the keys of a QMap in
+    ``Base/QTCore/qSlicerAbstractModuleFactoryManager.cxx``, ``instantiateModules``), so this file is
+    executed before the Markups module imports its Python wrapping
+    (``qSlicerLoadableModuleFactory.cxx``, ``importModulePythonExtensions``) — at import time
+    ``slicer.vtkMRMLMarkupsFiducialNode`` may not exist yet. The Widget's ``setup`` (after start-up)
+    is the first user.
 
-
-def ensure_dependencies(confirm: bool = True) -> bool:
-    """Install missing Python dependencies inside Slicer, after asking the user.
-
-    Called on first use (never at import). Uses ``slicer.packaging.pip_ensure`` where the
-    Slicer version has it, ``slicer.util.pip_install`` otherwise; torch comes from the PyTorch
-    extension's ``PyTorchUtils`` so that the right CUDA build is chosen for the machine.
-    Returns True when everything is importable.
+    Bindings (connectors in ``Base/Python/slicer/parameterNodeWrapper/guiConnectors.py``, 5.10.0 to
+    main): ``pathway`` — QComboBox needs ``Choice`` (QComboBoxToStringableConnector);
+    ``smoothingMm`` — ctkSliderWidget needs a bounded float (``WithinRange``,
+    QDoubleSpinBoxCtkSliderWidgetToFloatIntConnector); ``modelPath``/``reportDir`` — ctkPathLineEdit
+    binds ``pathlib.Path`` (ctkPathLineEditToPathConnector; unset is ``Path(".")``); volumes —
+    qMRMLNodeComboBox; ``register``/``includeIdentifiers`` — QCheckBox. The seed lists have no
+    connector (bound by hand, see ``SEED_WIDGETS``).
     """
-    missing = missing_packages()
-    need_torch = False
-    import importlib.util
+    global _PARAMETER_NODE_CLASS
+    if _PARAMETER_NODE_CLASS is None:
+        if not (IN_SLICER_APP and SUPPORTED):
+            raise RuntimeError("the parameter node exists only inside 3D Slicer >= 5.10")
 
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
-        need_torch = True
-    if not missing and not need_torch:
-        return True
-    if not IN_SLICER_APP:
-        raise RuntimeError(
-            "Missing Python packages: " + ", ".join(missing + (["torch", "torchvision"] if need_torch else []))
-            + ". Run `make venv` (or pip install -r requirements.txt) outside Slicer."
-        )
-    if confirm and not slicer.util.confirmOkCancelDisplay(
-        "ALNPredictor needs these Python packages, which will be downloaded and installed now:\n"
-        + "\n".join(missing + (["torch + torchvision (via the PyTorch extension)"] if need_torch else [])),
-        "Install ALNPredictor dependencies",
-    ):
-        return False
-    with slicer.util.WaitCursor():
-        if need_torch:
-            import PyTorchUtils  # provided by the PyTorch extension (EXTENSION_DEPENDS)
+        @parameterNodeWrapper
+        class ALNPredictorParameterNode:
+            """Parameters of the panel (saved with the scene)."""
 
-            torch_logic = PyTorchUtils.PyTorchUtilsLogic()
-            if not torch_logic.torchInstalled():
-                torch_logic.installTorch(askConfirmation=False, torchvisionVersionRequirement=">=0.15")
-        plain = [r for r in missing if not r.startswith("pyradiomics")]
-        packaging = getattr(slicer, "packaging", None)
-        if plain:
-            if packaging is not None and hasattr(packaging, "pip_ensure"):
-                packaging.pip_ensure(plain)
-            else:
-                slicer.util.pip_install(plain)
-        if any(r.startswith("pyradiomics") for r in missing):
-            # 3.0.1 must be built against the numpy already present (3.1.0 on PyPI is broken).
-            slicer.util.pip_install(["--no-build-isolation", REQUIRED_PACKAGES["radiomics"]])
-    return not missing_packages()
+            pathway: Annotated[str, Choice(list(PATHWAY_CHOICES))] = "MRI"
+            t1cVolume: slicer.vtkMRMLScalarVolumeNode
+            t2Volume: slicer.vtkMRMLScalarVolumeNode
+            adcVolume: slicer.vtkMRMLScalarVolumeNode
+            # vtkMRMLVectorVolumeNode (RGB ultrasound frames) is a vtkMRMLScalarVolumeNode subclass
+            # (Libs/MRML/Core/vtkMRMLVectorVolumeNode.h -> vtkMRMLTensorVolumeNode -> scalar), and the
+            # selector lists child types (qMRMLSortFilterProxyModel.cxx, ShowChildNodeTypes true), so
+            # colour frames are offered; the Logic converts them to grey.
+            usVolume: slicer.vtkMRMLScalarVolumeNode
+            tumorSeeds: slicer.vtkMRMLMarkupsFiducialNode
+            nodeSeeds: slicer.vtkMRMLMarkupsFiducialNode
+            backgroundSeeds: slicer.vtkMRMLMarkupsFiducialNode
+            segmentation: slicer.vtkMRMLSegmentationNode
+            t2Segmentation: slicer.vtkMRMLSegmentationNode
+            adcSegmentation: slicer.vtkMRMLSegmentationNode
+            smoothingMm: Annotated[float, WithinRange(0.0, 5.0)] = 0.0
+            register: bool = True
+            modelPath: pathlib.Path
+            results: slicer.vtkMRMLTableNode
+            includeIdentifiers: bool = False
+            reportDir: pathlib.Path
+
+        _PARAMETER_NODE_CLASS = ALNPredictorParameterNode
+    return _PARAMETER_NODE_CLASS
+
+
+def __getattr__(name):  # PEP 562: ``ALNPredictor.ALNPredictorParameterNode`` as in the template
+    if name == "ALNPredictorParameterNode":
+        return parameterNodeClass()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def path_is_set(path) -> bool:
+    """A ``pathlib.Path`` parameter is ``Path(".")`` when unset, and ``Path(".")`` is truthy: "", "."
+    and None all mean unset."""
+    return path is not None and str(path).strip() not in ("", ".")
 
 
 #
@@ -110,7 +165,6 @@ def ensure_dependencies(confirm: bool = True) -> bool:
 #
 
 if IN_SLICER_APP:
-    from slicer.parameterNodeWrapper import parameterNodeWrapper
 
     class ALNPredictor(ScriptedLoadableModule):
         """Module metadata shown in Slicer."""
@@ -119,46 +173,43 @@ if IN_SLICER_APP:
             ScriptedLoadableModule.__init__(self, parent)
             self.parent.title = "ALNPredictor"
             self.parent.categories = ["Quantification"]
-            self.parent.dependencies = ["Segmentations", "Markups"]
-            self.parent.contributors = ["ALNPredictor developers"]
+            self.parent.dependencies = ["Segmentations", "Markups", "SubjectHierarchy"]
+            self.parent.contributors = ["ALNPredictor maintainers (SlicerALNPredictor project)"]
             self.parent.helpText = (
                 "Preoperative prediction of axillary lymph node metastasis from breast MRI (contrast T1, "
                 "T2WI, ADC) or ultrasound: seed, grow-cut, propagate, predict, export a report. "
                 "Research software: not for diagnostic use."
             )
+            if not SUPPORTED:
+                self.parent.helpText = UNSUPPORTED_MESSAGE
+                logging.error(UNSUPPORTED_MESSAGE)
             self.parent.acknowledgementText = (
                 "Implements Yu et al., EBioMedicine 2021 (MRI radiomics) and Liu et al., npj Breast Cancer "
                 "2024 (ultrasound deep-learning radiomics nomogram)."
             )
 
-    @parameterNodeWrapper
-    class ALNPredictorParameterNode:
-        """Parameters of the panel (saved with the scene)."""
+if IN_SLICER_APP and not SUPPORTED:
 
-        pathway: str = "MRI"
-        t1cVolume: slicer.vtkMRMLScalarVolumeNode
-        t2Volume: slicer.vtkMRMLScalarVolumeNode
-        adcVolume: slicer.vtkMRMLScalarVolumeNode
-        usVolume: slicer.vtkMRMLScalarVolumeNode
-        tumorSeeds: slicer.vtkMRMLMarkupsFiducialNode
-        nodeSeeds: slicer.vtkMRMLMarkupsFiducialNode
-        backgroundSeeds: slicer.vtkMRMLMarkupsFiducialNode
-        segmentation: slicer.vtkMRMLSegmentationNode
-        t2Segmentation: slicer.vtkMRMLSegmentationNode
-        adcSegmentation: slicer.vtkMRMLSegmentationNode
-        smoothingMm: float = 0.0
-        register: bool = True
-        modelPath: str = ""
-        results: slicer.vtkMRMLTableNode
-        includeIdentifiers: bool = False
-        reportDir: str = ""
+    class ALNPredictorWidget(ScriptedLoadableModuleWidget):
+        """On a Slicer older than 5.10: one clear message instead of the panel."""
+
+        def setup(self) -> None:
+            ScriptedLoadableModuleWidget.setup(self)
+            label = qt.QLabel(UNSUPPORTED_MESSAGE)
+            label.setObjectName("unsupportedLabel")
+            label.setWordWrap(True)
+            self.layout.addWidget(label)
+            self.layout.addStretch(1)
+
+if IN_SLICER_APP and SUPPORTED:
 
     class ALNPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Thin Qt layer: binds the .ui to the parameter node and calls the Logic.
 
-        No computation here: every button calls one Logic method; long steps report progress
-        through a callback that drives the progress bar; errors reach the user as a message box
-        with the core's message.
+        No computation here: every button calls one Logic method through :meth:`_run`, which
+        disables the panel while the step runs (Cancel stays enabled), drives the progress bar and
+        turns the core's errors into a message box. Dependencies are installed before the first
+        step that needs them (after a confirmation).
         """
 
         def __init__(self, parent=None) -> None:
@@ -168,11 +219,17 @@ if IN_SLICER_APP:
             self._parameterNode = None
             self._parameterNodeGuiTag = None
             self._model = None
+            self._modelKey = None
             self._lastPrediction = None
             self._lastFeatures = None
             self._lastQuality = None
             self._clinicalEditors = {}
-            self._n4Thread = None
+            self._n4 = None
+            self._n4Timer = None
+            self._busy = False
+            self._cancelRequested = False
+            self._updatingGUI = False
+            self._dependenciesReady = set()  # "base" (Resources/requirements.txt, PyRadiomics), "torch"
 
         # -- set-up ------------------------------------------------------------------------------
         def setup(self) -> None:
@@ -184,188 +241,331 @@ if IN_SLICER_APP:
             self.logic = ALNPredictorLogic()
             self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
             self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-            for widget in (self.ui.tumorSeedsWidget, self.ui.nodeSeedsWidget, self.ui.backgroundSeedsWidget):
-                widget.tableWidget().hide()
-            self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode())
-            self.ui.pathwayComboBox.connect("currentTextChanged(QString)", self.updateGUIFromParameterNode)
-            self.ui.n4Button.connect("clicked(bool)", self.onN4)
+            self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
+            for widgetName in SEED_WIDGETS.values():
+                getattr(self.ui, widgetName).tableWidget().hide()
+            for name, widgetName in SEED_WIDGETS.items():
+                getattr(self.ui, widgetName).connect("markupsNodeChanged()", partial(self.onSeedsWidgetChanged, name))
+            self._n4Timer = qt.QTimer()
+            self._n4Timer.setInterval(500)
+            self._n4Timer.connect("timeout()", self._pollN4)
+            self._selectSegmentEditorNode()
+            self.ui.n4Button.connect("clicked(bool)", self.onN4Button)
             self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
             self.ui.propagateButton.connect("clicked(bool)", self.onPropagate)
-            self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
             self.ui.predictButton.connect("clicked(bool)", self.onPredict)
             self.ui.exportButton.connect("clicked(bool)", self.onExport)
-            self.ui.installDependenciesButton.connect("clicked(bool)", lambda _=False: ensure_dependencies(True))
+            self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+            self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
             for selector in (self.ui.t1cVolumeSelector, self.ui.t2VolumeSelector, self.ui.adcVolumeSelector):
-                selector.connect("currentNodeChanged(vtkMRMLNode*)", lambda _node: self.onN4(automatic=True))
+                selector.connect("currentNodeChanged(vtkMRMLNode*)", self.onMRIVolumeChanged)
             self.initializeParameterNode()
 
-        def _segmentEditorNode(self):
-            node = slicer.mrmlScene.GetSingletonNode("ALNPredictor", "vtkMRMLSegmentEditorNode")
-            if node is None:
-                node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentEditorNode")
-                node.SetSingletonTag("ALNPredictor")
-            # Editing one segment must never erase another (tumor vs nodes).
-            node.SetOverwriteMode(slicer.vtkMRMLSegmentEditorNode.OverwriteNone)
-            return node
+        def _selectSegmentEditorNode(self) -> None:
+            """The module's Segment Editor node, re-applied with overwrite mode "none": closing the scene
+            resets singleton nodes (Logic.segmentEditorNode), so this runs on setup, enter and scene
+            end-close/import (as SegmentEditor.py's selectParameterNode)."""
+            node = self.logic.segmentEditorNode()
+            editor = self.ui.segmentEditorWidget
+            if not _sameNode(editor.mrmlSegmentEditorNode(), node):
+                editor.setMRMLSegmentEditorNode(node)
+            editor.updateWidgetFromMRML()
 
         def cleanup(self) -> None:
+            """Application closes: observers off, N4 timer stopped and its thread joined."""
             self.removeObservers()
+            if self._n4Timer is not None:
+                self._n4Timer.stop()
+            if self._n4 is not None:
+                self._n4.stop(wait=True)
 
         def enter(self) -> None:
+            """As Segment Editor does for its editor (Modules/Scripted/SegmentEditor/SegmentEditor.py,
+            ``enter``): keyboard shortcuts on, parameter node selected, editor updated from MRML."""
+            self.ui.segmentEditorWidget.installKeyboardShortcuts()
+            self._selectSegmentEditorNode()
             self.initializeParameterNode()
 
         def exit(self) -> None:
+            """As SegmentEditor.py's ``exit``: no active effect, shortcuts and view observations removed;
+            the GUI is no longer bound to the parameter node."""
+            editor = self.ui.segmentEditorWidget
+            editor.setActiveEffect(None)
+            editor.uninstallKeyboardShortcuts()
+            editor.removeViewObservations()
+            self._unbindParameterNode()
+
+        def _unbindParameterNode(self) -> None:
+            """Disconnect the GUI from the parameter node and stop observing it (once: exit() then
+            enter() would otherwise remove the observer twice, which VTKObservationMixin warns about)."""
             if self._parameterNode:
                 self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
                 self._parameterNodeGuiTag = None
+                if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode):
+                    self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                                        self.updateGUIFromParameterNode)
 
         def onSceneStartClose(self, caller, event) -> None:
             self.setParameterNode(None)
+            self.ui.segmentEditorWidget.setSegmentationNode(None)
+            self.ui.segmentEditorWidget.removeViewObservations()
+            self._resetResults()
 
         def onSceneEndClose(self, caller, event) -> None:
+            self._selectSegmentEditorNode()
+            if self.parent.isEntered:
+                self.initializeParameterNode()
+
+        def onSceneEndImport(self, caller, event) -> None:
+            self._selectSegmentEditorNode()
             if self.parent.isEntered:
                 self.initializeParameterNode()
 
         def initializeParameterNode(self) -> None:
             self.setParameterNode(self.logic.getParameterNode())
             p = self._parameterNode
-            for name in ("tumorSeeds", "nodeSeeds", "backgroundSeeds"):
+            for name in SEED_WIDGETS:
                 if not getattr(p, name):
-                    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"ALN {name}")
-                    setattr(p, name, node)
-            if p.results:
+                    setattr(p, name, slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"ALN {name}"))
+            if p.results and p.results.GetAttribute("ALNPredictor.prediction"):
                 self.showResults(self.logic.resultsFromTable(p.results))
 
         def setParameterNode(self, inputParameterNode) -> None:
-            if self._parameterNode:
-                self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+            self._unbindParameterNode()
             self._parameterNode = inputParameterNode
             if self._parameterNode:
+                # Controls with the "SlicerParameterName" property in the .ui are bound here.
                 self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
                 self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
                 self.updateGUIFromParameterNode()
 
+        # -- GUI <-> parameter node (what the connectors do not do) -------------------------------------
+        def onSeedsWidgetChanged(self, name: str) -> None:
+            """A seed widget now shows another point list: store it in the parameter node."""
+            p = self._parameterNode
+            if p is None or self._updatingGUI:
+                return
+            node = getattr(self.ui, SEED_WIDGETS[name]).currentNode()
+            if not _sameNode(getattr(p, name), node):
+                setattr(p, name, node)
+
         def updateGUIFromParameterNode(self, *_args) -> None:
             p = self._parameterNode
-            if p is None:
+            if p is None or self._updatingGUI:
                 return
-            mri = p.pathway == "MRI"
-            for w in (self.ui.t1cLabel, self.ui.t1cVolumeSelector, self.ui.t2Label, self.ui.t2VolumeSelector,
-                      self.ui.adcLabel, self.ui.adcVolumeSelector, self.ui.nodeSeedsLabel, self.ui.nodeSeedsWidget,
-                      self.ui.propagateButton, self.ui.registerLabel, self.ui.registerCheckBox):
-                w.setVisible(mri)
-            self.ui.usLabel.setVisible(not mri)
-            self.ui.usVolumeSelector.setVisible(not mri)
-            reference = self._reference()
-            self.ui.segmentButton.enabled = reference is not None
-            self.ui.propagateButton.enabled = bool(mri and p.segmentation and p.t2Volume and p.adcVolume)
-            self.ui.predictButton.enabled = bool(reference and p.segmentation and self._model is not None)
-            self.ui.exportButton.enabled = self._lastPrediction is not None
-            if p.segmentation and reference:
-                self.ui.segmentEditorWidget.setSegmentationNode(p.segmentation)
-                self.ui.segmentEditorWidget.setSourceVolumeNode(reference)
+            self._updatingGUI = True
+            try:
+                for name, widgetName in SEED_WIDGETS.items():
+                    widget = getattr(self.ui, widgetName)
+                    if not _sameNode(widget.currentNode(), getattr(p, name)):
+                        widget.setCurrentNode(getattr(p, name))
+                mri = p.pathway == "MRI"
+                for w in (self.ui.t1cLabel, self.ui.t1cVolumeSelector, self.ui.t2Label, self.ui.t2VolumeSelector,
+                          self.ui.adcLabel, self.ui.adcVolumeSelector, self.ui.nodeSeedsLabel, self.ui.nodeSeedsWidget,
+                          self.ui.propagateButton, self.ui.registerLabel, self.ui.registerCheckBox, self.ui.n4Button,
+                          self.ui.n4StatusLabel):
+                    w.setVisible(mri)
+                self.ui.usLabel.setVisible(not mri)
+                self.ui.usVolumeSelector.setVisible(not mri)
+                if not self._busy and self._modelKey != self._currentModelKey():
+                    self._loadModel()  # a new model path, or another pathway: the model must fit it
+                reference = self._reference()
+                self.ui.segmentButton.enabled = reference is not None
+                self.ui.propagateButton.enabled = bool(mri and p.segmentation and p.t1cVolume and p.t2Volume
+                                                       and p.adcVolume)
+                # Ultrasound: the lesion is the tumor segment or is grown from the tumor seeds at Predict
+                # (placing a point does not modify the parameter node; the Logic names what is missing).
+                ready = bool(reference and p.segmentation and p.t2Volume and p.adcVolume) if mri else bool(reference)
+                self.ui.predictButton.enabled = ready and self._model is not None
+                self.ui.exportButton.enabled = self._lastPrediction is not None and reference is not None
+                if p.segmentation and reference:
+                    editor = self.ui.segmentEditorWidget
+                    if not _sameNode(editor.segmentationNode(), p.segmentation):
+                        editor.setSegmentationNode(p.segmentation)
+                    if not _sameNode(editor.sourceVolumeNode(), reference):
+                        editor.setSourceVolumeNode(reference)
+            finally:
+                self._updatingGUI = False
 
         def _reference(self):
             p = self._parameterNode
             return (p.t1cVolume if p.pathway == "MRI" else p.usVolume) if p else None
 
-        # -- long steps ------------------------------------------------------------------------------
+        # -- long steps: busy state, progress, Cancel ---------------------------------------------------
+        def _setBusy(self, busy: bool, what: str = "") -> None:
+            self._busy = busy
+            self._cancelRequested = False
+            for section in (self.ui.studyCollapsibleButton, self.ui.segmentCollapsibleButton,
+                            self.ui.clinicalCollapsibleButton, self.ui.predictCollapsibleButton,
+                            self.ui.reportCollapsibleButton, self.ui.installDependenciesButton):
+                section.enabled = not busy
+            self.ui.cancelButton.enabled = busy
+            if busy:
+                self.ui.progressBar.setValue(0)
+                self.ui.progressBar.setFormat(f"{what}: %p%")
+
+        def onCancel(self) -> None:
+            if self._busy:
+                self._cancelRequested = True
+                self.ui.cancelButton.enabled = False
+                self.ui.progressBar.setFormat("cancelling…")
+
         def _progress(self, fraction: float, message: str) -> None:
+            """The Logic's progress callback: shows the step, lets Qt process events (the Cancel button),
+            and raises Cancelled when Cancel was pressed (the Logic lets it through cleanly)."""
             self.ui.progressBar.setValue(int(round(100 * fraction)))
             self.ui.progressBar.setFormat(f"%p% — {message}")
             slicer.app.processEvents()
+            if self._cancelRequested:
+                raise Cancelled()
 
-        def onN4(self, automatic: bool = False) -> None:
-            """Warm the N4 cache in a background thread (SimpleITK releases the GIL); Predict then
-            finds the corrected series in the cache."""
-            import threading
+        def _run(self, what: str, func, *args, **kwargs):
+            """Run a Logic call with the panel disabled and Cancel enabled; core errors become a
+            message box, a cancellation a note in the progress bar. Never raises into a Qt slot."""
+            if self._busy:
+                return None
+            self._setBusy(True, what)
+            try:
+                return func(*args, **kwargs)
+            except Cancelled:
+                self.ui.progressBar.setValue(0)
+                self.ui.progressBar.setFormat(f"{what} cancelled")
+                return None
+            except Exception as exc:  # the core's message is what the user needs to read
+                logging.exception("ALNPredictor: %s failed", what)
+                self.ui.progressBar.setFormat(f"{what} failed")
+                slicer.util.errorDisplay(f"{what} failed:\n{exc}")
+                return None
+            finally:
+                self._setBusy(False)
+                self.updateGUIFromParameterNode()
 
+        def _ensureDependencies(self, torch: bool = False) -> bool:
+            """Python packages installed before the first Logic call that needs them (behind a
+            confirmation); a declined or failed installation is a message, not an exception."""
+            need = {"base", "torch"} if torch else {"base"}
+            if need <= self._dependenciesReady:
+                return True
+            from ALNPredictorLib import dependencies
+
+            try:
+                result = dependencies.ensure(torch=torch, confirm=True)
+            except Exception as exc:  # noqa: BLE001 - e.g. the PyTorch extension missing
+                logging.exception("ALNPredictor: dependency installation failed")
+                slicer.util.errorDisplay(f"ALNPredictor could not install its Python dependencies:\n{exc}")
+                return False
+            if not result:
+                slicer.util.warningDisplay(result.message or "Python dependencies missing.",
+                                           windowTitle="ALNPredictor — Python dependencies")
+                return False
+            self._dependenciesReady |= need
+            return True
+
+        def onInstallDependencies(self) -> None:
             p = self._parameterNode
-            if p is None or p.pathway != "MRI" or (self._n4Thread and self._n4Thread.is_alive()):
+            self._ensureDependencies(torch=bool(p is not None and p.pathway != "MRI"))
+
+        # -- N4 warm-up --------------------------------------------------------------------------------
+        def onMRIVolumeChanged(self, _node=None) -> None:
+            self.startN4(automatic=True)
+
+        def onN4Button(self) -> None:
+            self.startN4(automatic=False)
+
+        def startN4(self, automatic: bool = False) -> None:
+            """N4 of the MRI series in a background thread (Logic.startN4Warmup): Predict then finds them
+            in the cache. Automatic once all three series are chosen."""
+            p = self._parameterNode
+            if p is None or p.pathway != "MRI" or self._busy or (self._n4 is not None and self._n4.running()):
                 return
             nodes = [n for n in (p.t1cVolume, p.t2Volume, p.adcVolume) if n is not None]
             if not nodes or (automatic and len(nodes) < 3):
                 return
-            images = [self.logic.imageFromVolumeNode(n) for n in nodes]  # MRML read on the main thread
-            cacheDir = self._cacheDir()
+            if automatic and "base" not in self._dependenciesReady:
+                from ALNPredictorLib import dependencies
 
-            def work():
-                from alnpredictor.imaging.preprocess import n4_correct
-
-                for image in images:
-                    n4_correct(image, cache_dir=cacheDir)
-
-            self._n4Thread = threading.Thread(target=work, daemon=True)
-            self._n4Thread.start()
-            self.ui.n4StatusLabel.text = f"N4: correcting {len(images)} series in the background…"
-            self._n4Timer = qt.QTimer()
-            self._n4Timer.setInterval(500)
-            self._n4Timer.connect("timeout()", self._pollN4)
+                if not dependencies.status().ok:  # no installation dialog on a selector change
+                    self.ui.n4StatusLabel.text = "N4: starts after the Python dependencies are installed"
+                    return
+                self._dependenciesReady.add("base")
+            elif not self._ensureDependencies():
+                return
+            try:
+                self._n4 = self.logic.startN4Warmup(nodes, self._cacheDir())
+            except Exception as exc:  # noqa: BLE001 - e.g. a volume that is not a scalar image
+                logging.exception("ALNPredictor: N4 not started")
+                self.ui.n4StatusLabel.text = f"N4 not started: {exc}"
+                return
+            self.ui.n4StatusLabel.text = self._n4.status()
             self._n4Timer.start()
 
         def _pollN4(self) -> None:
-            if self._n4Thread is not None and not self._n4Thread.is_alive():
+            if self._n4 is None:
                 self._n4Timer.stop()
-                self.ui.n4StatusLabel.text = "N4: done (cached for Predict)"
+                return
+            self.ui.n4StatusLabel.text = self._n4.status()
+            if not self._n4.running():
+                self._n4Timer.stop()
 
         def _cacheDir(self) -> str:
             return os.path.join(slicer.app.temporaryPath, "ALNPredictor", "n4-cache")
 
-        def _run(self, what: str, func, *args, **kwargs):
-            """Run a Logic call with a wait cursor; core errors become a message box."""
-            try:
-                with slicer.util.WaitCursor():
-                    return func(*args, **kwargs)
-            except Exception as exc:  # the core's message is what the user needs to read
-                logging.exception("ALNPredictor: %s failed", what)
-                slicer.util.errorDisplay(f"{what} failed:\n{exc}")
-                return None
-            finally:
-                self.updateGUIFromParameterNode()
-
         # -- buttons ---------------------------------------------------------------------------------
         def onSegment(self) -> None:
             p = self._parameterNode
+            if p is None or not self._ensureDependencies():
+                return
+            mri = p.pathway == "MRI"
             result = self._run("Segmentation", self.logic.segmentFromSeeds, self._reference(), p.tumorSeeds,
-                               p.nodeSeeds if p.pathway == "MRI" else None, p.backgroundSeeds, p.segmentation,
+                               p.nodeSeeds if mri else None, p.backgroundSeeds, p.segmentation,
+                               pathway=PATHWAY_CODES[p.pathway], progress=self._progress,
                                smoothing_mm=float(p.smoothingMm))
             if result:
-                p.segmentation = result[0]
-                p.segmentation.CreateClosedSurfaceRepresentation()
-                structures = result[1].get("structures", {})
-                self.ui.registrationQualityLabel.text = "Segmented: " + ", ".join(
-                    f"{k} {v.get('volume_ml', 0):.2f} ml" for k, v in structures.items())
+                segmentation, summary = result
+                p.segmentation = segmentation
+                segmentation.CreateClosedSurfaceRepresentation()
+                self.ui.registrationQualityLabel.text = self.logic.segmentationSummary(summary)
 
         def onPropagate(self) -> None:
             p = self._parameterNode
+            if p is None or not self._ensureDependencies():
+                return
             result = self._run("Propagation", self.logic.propagateSegmentation, p.segmentation, p.t1cVolume,
-                               [p.t2Volume, p.adcVolume], register=bool(p.register))
+                               [p.t2Volume, p.adcVolume], register=bool(p.register), progress=self._progress)
             if result:
                 (p.t2Segmentation, q2), (p.adcSegmentation, q3) = result
-                lines = []
-                for seq, q in (("T2WI", q2), ("ADC", q3)):
-                    text = (f"{seq}: moved {q.get('translation_mm', 0):.1f} mm / {q.get('rotation_deg', 0):.1f}°, "
-                            f"metric {q.get('metric', float('nan')):.3f}")
-                    if q.get("warnings"):
-                        text += " — " + "; ".join(q["warnings"])
-                    lines.append(text)
-                self.ui.registrationQualityLabel.text = "\n".join(lines)
+                self.ui.registrationQualityLabel.text = self.logic.registrationSummary([q2, q3])
 
-        def onModelChanged(self, path: str) -> None:
-            self._model = None
-            if not path:
+        def _currentModelKey(self):
+            p = self._parameterNode
+            return (str(p.modelPath), p.pathway) if p is not None and path_is_set(p.modelPath) else None
+
+        def _loadModel(self) -> None:
+            """Load the bundle of ``modelPath`` for the chosen pathway; the clinical form follows it.
+            Called from updateGUIFromParameterNode when the path (bound to its line edit) or the
+            pathway changed; an unset path (``Path(".")``) clears the model."""
+            p = self._parameterNode
+            key = self._currentModelKey()
+            if key == self._modelKey and (self._model is not None or key is None):
                 return
-            model = self._run("Loading the model", self.logic.loadModel, path)
+            self._model, self._modelKey = None, key
+            self.ui.modelCardBrowser.setPlainText("")
+            self._buildClinicalForm([])
+            if key is None:
+                self.ui.clinicalHintLabel.text = "Choose a model: its clinical predictors appear here."
+                return
+            if not self._ensureDependencies():
+                return
+            model = self._run("Loading the model", self.logic.loadModel, p.modelPath, p.pathway)
             if model is None:
                 return
             self._model = model
-            card = model.card
-            auc = (card.get("metrics") or {}).get("auc")
-            self.ui.modelCardBrowser.setPlainText(
-                f"{card.get('name')} ({card.get('recipe')})\n{card.get('description', '')}\n"
-                f"Training: {card.get('training')}\nAUC: {auc}\nCut-off: {card.get('cutoff')}\n"
-                f"Intended use: {card.get('intended_use')}\n{card.get('research_use')}")
+            text = self.logic.modelCardText(model)
+            warning = self.logic.radiomicsVersionWarning(model)
+            if warning:
+                text += "\n\nWARNING: " + warning
+                slicer.util.warningDisplay(warning, windowTitle="ALNPredictor — PyRadiomics version")
+            self.ui.modelCardBrowser.setPlainText(text)
             self._buildClinicalForm(self.logic.clinicalFields(model))
             self.updateGUIFromParameterNode()
 
@@ -399,6 +599,8 @@ if IN_SLICER_APP:
 
         def onPredict(self) -> None:
             p = self._parameterNode
+            if p is None or not self._ensureDependencies(torch=p.pathway != "MRI"):
+                return
             if p.pathway == "MRI":
                 propagated = {}
                 if p.t2Segmentation:
@@ -412,20 +614,26 @@ if IN_SLICER_APP:
             else:
                 result = self._run("Prediction", self.logic.predictUltrasound, p.usVolume, p.tumorSeeds,
                                    p.modelPath, self._clinicalValues(), segmentationNode=p.segmentation,
-                                   tableNode=p.results)
+                                   tableNode=p.results, progress=self._progress)
             if result:
                 p.results = result["table"]
                 self._lastFeatures = result.get("features")
                 self._lastQuality = result.get("quality")
                 self.showResults(result["prediction"])
 
+        def _resetResults(self) -> None:
+            self._lastPrediction = self._lastFeatures = self._lastQuality = None
+            self.ui.probabilityLabel.text = "—"
+            self.ui.classLabel.text = "—"
+            self.ui.pointsTable.setRowCount(0)
+
         def showResults(self, prediction: dict) -> None:
             self._lastPrediction = prediction
             prob = prediction.get("probability")
             interval = prediction.get("interval") or {}
             text = f"{prob:.3f}" if prob is not None else "—"
-            if interval:
-                text += f"  ({interval.get('low', 0):.3f}–{interval.get('high', 0):.3f})"
+            if interval and interval.get("low") is not None and interval.get("high") is not None:
+                text += f"  ({interval['low']:.3f}–{interval['high']:.3f})"
             self.ui.probabilityLabel.text = text
             self.ui.classLabel.text = f"{prediction.get('class') or '—'} (cut-off {prediction.get('cutoff')})"
             points = prediction.get("points") or {}
@@ -437,94 +645,81 @@ if IN_SLICER_APP:
                     table.setItem(row, col, qt.QTableWidgetItem(str(value)))
             if points:
                 table.setItem(len(points), 0, qt.QTableWidgetItem("Total points"))
-                table.setItem(len(points), 2, qt.QTableWidgetItem(f"{prediction.get('total_points', 0):.1f}"))
-            if self._model is not None and points:
-                png = self.logic.nomogramImage(self._model, values, os.path.join(slicer.app.temporaryPath, "ALNPredictor",
-                                                                                  "nomogram.png"))
+                table.setItem(len(points), 2, qt.QTableWidgetItem(f"{prediction.get('total_points') or 0:.1f}"))
+            if self._model is not None and points and self._lastFeatures is not None:
+                try:
+                    png = self.logic.nomogramImage(self._model, values, os.path.join(
+                        slicer.app.temporaryPath, "ALNPredictor", "nomogram.png"), features=self._lastFeatures,
+                        clinical=self._clinicalValues())
+                except Exception:  # noqa: BLE001 - the picture is optional; the numbers are shown
+                    logging.exception("ALNPredictor: nomogram picture not drawn")
+                    png = None
                 if png:
                     self.ui.nomogramLabel.setPixmap(qt.QPixmap(png).scaledToWidth(380))
             self.updateGUIFromParameterNode()
 
         def onExport(self) -> None:
             p = self._parameterNode
-            outDir = p.reportDir or qt.QFileDialog.getExistingDirectory(None, "Report folder")
+            if p is None or self._lastPrediction is None or not self._ensureDependencies():
+                return
+            outDir = str(p.reportDir) if path_is_set(p.reportDir) else qt.QFileDialog.getExistingDirectory(
+                None, "Report folder")
             if not outDir:
                 return
-            identifiers = None
-            if p.includeIdentifiers and self._reference() is not None:
-                volume = self._reference()
-                identifiers = {"volume": volume.GetName()}
-                for tag in ("DICOM.PatientName", "DICOM.PatientID", "DICOM.StudyDate"):
-                    if volume.GetAttribute(tag):
-                        identifiers[tag.split(".", 1)[1]] = volume.GetAttribute(tag)
+            reference = self._reference()
+            identifiers = self.logic.patientIdentifiers(reference) if p.includeIdentifiers and reference else None
             result = self._run("Report export", self.logic.exportReport, outDir, self._lastPrediction, self._model,
-                               self._reference(), p.segmentation, features=self._lastFeatures,
+                               reference, p.segmentation, features=self._lastFeatures,
                                clinical=self._clinicalValues(), identifiers=identifiers,
                                includeIdentifiers=bool(p.includeIdentifiers), quality=self._lastQuality)
             if result:
                 slicer.util.infoDisplay(f"Report written:\n{result['pdf']}\n{result['json']}")
 
+    def _sameNode(a, b) -> bool:
+        if a is None or b is None:
+            return a is None and b is None
+        return a.GetID() == b.GetID()
+
     class ALNPredictorTest(ScriptedLoadableModuleTest):
-        """In-app test: the headless end-to-end scenario on the application's scene."""
+        """In-app test: the Logic's whole MRI and ultrasound sequences on data the package generates
+        itself (``alnpredictor.synthetic``), after the dependencies are installed — no shared data."""
 
         def setUp(self):
             slicer.mrmlScene.Clear()
 
         def runTest(self):
+            from ALNPredictorLib import dependencies
+
             self.setUp()
-            self.test_load_breast1()
+            ready = dependencies.ensure(torch=True, confirm=False, install_in_testing=True)
+            self.assertTrue(ready, getattr(ready, "message", ""))
+            self.test_mri_scenario()
             self.setUp()
-            self.test_segment_predict_report()
+            self.test_ultrasound_scenario()
 
-        def test_load_breast1(self):
-            from alnpredictor.config import shared_data
-
-            logic = ALNPredictorLogic()
-            volume = logic.loadVolume(str(shared_data("pyradiomics-cases", "breast1_image.nrrd")), "breast1")
-            seg = logic.loadLabelAsSegmentation(str(shared_data("pyradiomics-cases", "breast1_label.nrrd")), volume)
-            self.assertEqual(int(logic.arrayFromSegment(seg, "tumor", volume).sum()), 143)
-            self.delayDisplay("ALNPredictor: breast1 loaded")
-
-        def test_segment_predict_report(self):
-            """Seed → segment → propagate → extract → predict (bundle trained here) → report."""
+        def test_mri_scenario(self):
             import tempfile
 
-            import numpy as np
-            import pandas as pd
-            import SimpleITK as sitk
+            from ALNPredictorLib.selftest import mri_scenario
 
-            from alnpredictor.config import shared_data
-            from alnpredictor.imaging.coords import ras_lps
-            from alnpredictor.models import save_bundle, train_model
-            from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
+            out = mri_scenario(ALNPredictorLogic(), tempfile.mkdtemp(prefix="ALNPredictorTest-"))
+            self.assertTrue(0.0 < out["probability"] < 1.0)
+            self.assertGreater(os.path.getsize(out["pdf"]), 10000)
+            self.delayDisplay(f"ALNPredictor MRI: probability {out['probability']:.3f}, report {out['pdf']}")
 
-            logic = ALNPredictorLogic()
-            t1c = logic.loadVolume(str(shared_data("pyradiomics-cases", "breast1_image.nrrd")), "T1C")
-            label = sitk.ReadImage(str(shared_data("pyradiomics-cases", "breast1_label.nrrd")))
-            centre = np.argwhere(sitk.GetArrayFromImage(label) > 0)[:, ::-1].mean(axis=0)
-            seed = ras_lps(np.array(label.TransformContinuousIndexToPhysicalPoint(centre.tolist())))
-            ref = logic.imageFromVolumeNode(t1c)
-            rng = np.random.default_rng(1)
-            t2, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), rng=rng, inset_mm=2)
-            adc, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0),
-                                       spacing=(1.4, 1.4, 3.0), rng=rng, inset_mm=2)
-            t2n, adcn = logic.volumeNodeFromImage(t2, "T2"), logic.volumeNodeFromImage(adc, "ADC")
-            seg, _ = logic.segmentFromSeeds(t1c, logic.newPointList("tumor seeds", [seed]))
-            features, _, _ = logic.extractMRIFeatures(t1c, t2n, adcn, seg, params="pyradiomics-baseline")
-            names = sorted(features)
-            base = np.array([features[n] for n in names])
-            rows = base * np.exp(rng.normal(0, 0.15, (80, len(names))))
-            table = pd.DataFrame(rows, columns=names)
-            table["age"] = rng.integers(30, 80, 80)
-            table["label"] = (np.log(rows[:, names.index("TT1C_original_firstorder_Mean")] /
-                                     base[names.index("TT1C_original_firstorder_Mean")]) * 12
-                              + rng.normal(0, 1, 80) > 0).astype(int)
-            folder = tempfile.mkdtemp()
-            bundle = str(save_bundle(train_model(table, "label", "nomogram", clinical=["age"], n_folds=5),
-                                     os.path.join(folder, "test.alnmodel")))
-            result = logic.predictMRI(t1c, t2n, adcn, seg, bundle, {"age": 61}, params="pyradiomics-baseline")
-            self.assertTrue(0 < result["prediction"]["probability"] < 1)
-            out = logic.exportReport(folder, result["prediction"], result["model"], t1c, seg,
-                                     features=result["features"], clinical={"age": 61})
-            self.assertTrue(os.path.getsize(out["pdf"]) > 10000)
-            self.delayDisplay(f"ALNPredictor: report written to {out['pdf']}")
+        def test_ultrasound_scenario(self):
+            import tempfile
+
+            from ALNPredictorLib.selftest import ultrasound_scenario
+
+            out = ultrasound_scenario(ALNPredictorLogic(), tempfile.mkdtemp(prefix="ALNPredictorTest-"))
+            self.assertTrue(0.0 <= out["probability"] <= 1.0)
+            self.delayDisplay(f"ALNPredictor ultrasound: probability {out['probability']:.3f}")
+
+if IN_SLICER_APP and not SUPPORTED:
+
+    class ALNPredictorTest(ScriptedLoadableModuleTest):
+        """On a Slicer older than 5.10 there is nothing to test but the message."""
+
+        def runTest(self):
+            self.delayDisplay(UNSUPPORTED_MESSAGE)

@@ -99,6 +99,10 @@ def test_segment_then_predict_then_report(logic, slicer_scene, study, tmp_path):
     assert all(a[0] <= b[0] for a, b in zip(steps, steps[1:]))
     # the same features give the same prediction through the core
     assert pred["probability"] == pytest.approx(model.predict_case({**features, "age": 61}).probability, abs=1e-12)
+    # the panel's nomogram picture: the model reads the patient's features and clinical values
+    png = logic.nomogramImage(model, pred["values"], str(tmp_path / "nomogram.png"), features=result["features"],
+                              clinical={"age": 61})
+    assert png and sitk.GetArrayFromImage(sitk.ReadImage(png)).std() > 10
 
     # results live in a table node that survives saving and reopening the scene
     table = result["table"]

@@ -632,12 +632,15 @@ class ALNPredictorLogic(_LogicBase):
 
         return prediction_dict(json.loads(text))  # scenes saved earlier: label "prediction" -> "class"
 
-    def nomogramImage(self, model, values: dict, path: str):
+    def nomogramImage(self, model, values: dict, path: str, features: dict | None = None,
+                      clinical: dict | None = None):
         """PNG of the model's nomogram with this patient's points marked (None for models
-        without a points scale, e.g. SVM signatures)."""
+        without a points scale, e.g. SVM signatures). The model reads the patient's row from the
+        features and clinical values (as the report does: ``values`` — a prediction's design values —
+        alone lack the features of a signature inside a nomogram)."""
         from alnpredictor.report.export import nomogram_png
 
-        png = nomogram_png(model, values, path)
+        png = nomogram_png(model, {**(features or {}), **(clinical or {}), **(values or {})}, path)
         return str(png) if png else None
 
     def predictMRI(self, t1cNode, t2Node, adcNode, segmentationNode, modelPath: str, clinical: dict | None = None,
