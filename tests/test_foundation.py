@@ -119,3 +119,84 @@ def test_logic_refuses_label_on_other_geometry(logic, breast1_image, tmp_path):
     sitk.WriteImage(other, str(path))
     with pytest.raises(ValueError, match="does not share the geometry"):
         logic.loadLabelAsSegmentation(str(path), volume)
+
+
+# -- issue 12, defect 15: what the extension index checks ------------------------------------------------
+def test_licence_file_at_the_root_matches_pyproject():
+    """The index's check_license_file looks for LICENSE (or LICENSE.txt, COPYING ...) at the root
+    (Slicer/ExtensionsIndex scripts/check_description_files.py)."""
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text and "END OF TERMS AND CONDITIONS" in text
+    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_cmake_minimum_is_what_slicerconfig_requires():
+    """SlicerConfig.cmake of 5.10.0, 5.12.3 and main requires CMake >= 3.20.6; the 5.8 template's
+    3.16.3 floor is gone."""
+    top = (ROOT / "CMakeLists.txt").read_text()
+    m = re.search(r"^cmake_minimum_required\(VERSION (\d+)\.(\d+)\.(\d+)(?:\.\.\.(\d+)\.(\d+)\.(\d+))?", top, re.M)
+    assert m, "no cmake_minimum_required at the top of CMakeLists.txt"
+    assert tuple(map(int, m.group(1, 2, 3))) >= (3, 20, 6)
+    # the index reads the project name and the icon/screenshot URLs with these patterns
+    assert re.findall(r"project\s*\(\s*([^\s\)\n\r]+)", top)[0] == "ALNPredictor"
+    assert re.findall(r'set\s*\(EXTENSION_SCREENSHOTURLS\s*"([^"]+)"\)', top)
+    assert re.findall(r'set\s*\(EXTENSION_ICONURL\s*"([^"]+)"[ ]*\)', top)
+
+
+def test_contributors_are_name_and_organisation_everywhere():
+    """'Firstname Lastname (Org)' as the template asks, the same in CMakeLists, .s4ext and the module."""
+    form = re.compile(r"^[^,()]+ \([^()]+\)(, [^,()]+ \([^()]+\))*$")
+    cmake = re.search(r'set\(EXTENSION_CONTRIBUTORS "([^"]+)"\)', (ROOT / "CMakeLists.txt").read_text()).group(1)
+    s4ext = re.search(r"^contributors (.+)$", (ROOT / "ALNPredictor.s4ext").read_text(), re.M).group(1)
+    module = re.search(r"self\.parent\.contributors = \[\"([^\"]+)\"\]", (MODULE / "ALNPredictor.py").read_text()).group(1)
+    assert cmake == s4ext.strip() == module
+    assert form.match(cmake), cmake
+
+
+def test_catalog_entry_is_valid_against_the_extensions_index_schema():
+    """ALNPredictor.json against the schema it names (Slicer Schemas/slicer-extension-catalog-entry-
+    schema-v1.0.1.json: required $schema, category, scm_url; no other keys than these; types), with
+    LF-only line endings and a scm_url scheme the index accepts."""
+    raw = (ROOT / "ALNPredictor.json").read_bytes()
+    assert b"\r" not in raw
+    entry = json.loads(raw)
+    assert entry["$schema"].startswith(
+        "https://raw.githubusercontent.com/Slicer/Slicer/main/Schemas/slicer-extension-catalog-entry-schema-v1.0.")
+    types = {"$schema": str, "category": str, "scm_url": str, "scm_revision": str, "scm_type": str,
+             "build_dependencies": list, "build_subdirectory": str, "enabled": bool, "tier": int}
+    assert {"$schema", "category", "scm_url"} <= set(entry) <= set(types), sorted(entry)
+    for key, value in entry.items():
+        assert isinstance(value, types[key]), key
+    assert all(isinstance(d, str) for d in entry.get("build_dependencies", []))
+    assert 1 <= entry.get("tier", 1) <= 5 and entry.get("scm_type", "git") in ("git", "local")
+    assert entry["scm_url"].split("://")[0] in ("git", "https")
+    repo = entry["scm_url"].rstrip("/").split("/")[-1].removesuffix(".git")
+    assert repo.startswith("Slicer") and not "ALNPredictor".lower().startswith("slicer")
+
+
+def test_the_module_loads_on_an_old_slicer_python():
+    """Slicer 5.8 runs Python 3.9: what it reads before the version check must parse there (the
+    panel then says it needs 5.10); the rest of the module is for 3.12."""
+    import ast
+
+    for path in (MODULE / "ALNPredictor.py", MODULE / "ALNPredictorLib" / "headless.py",
+                 MODULE / "ALNPredictorLib" / "__init__.py"):
+        ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=(3, 9))
+    text = (MODULE / "ALNPredictor.py").read_text(encoding="utf-8")
+    top_imports = re.findall(r"^(?:from|import) (\S+)", text, re.M)
+    assert set(top_imports) <= {"__future__", "logging", "os", "functools", "slicer", "vtk", "ALNPredictorLib.headless"}
+
+
+def test_the_unsupported_message_and_version_gate():
+    import ALNPredictor
+
+    assert ALNPredictor.is_supported(None) and ALNPredictor.is_supported((5, 10)) and ALNPredictor.is_supported((6, 0))
+    assert not ALNPredictor.is_supported((5, 8)) and not ALNPredictor.is_supported((5, 9))
+    assert "ALNPredictor needs 3D Slicer 5.10 or later; this is Slicer 5.8." in ALNPredictor.unsupported_message((5, 8))
+    assert ALNPredictor.path_is_set(Path("model.alnmodel")) and not ALNPredictor.path_is_set(Path())
+    assert not ALNPredictor.path_is_set("") and not ALNPredictor.path_is_set(None)
+
+
+def test_readme_says_the_panel_picture_is_a_mock_up():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/panel.png" in text and "mock-up" in text.lower()
