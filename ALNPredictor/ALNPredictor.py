@@ -149,7 +149,7 @@ def parameterNodeClass():
 
 
 def __getattr__(name):  # PEP 562: ``ALNPredictor.ALNPredictorParameterNode`` as in the template
-    if name == "ALNPredictorParameterNode":
+    if name == "ALNPredictorParameterNode" and IN_SLICER_APP and SUPPORTED:
         return parameterNodeClass()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -200,3 +200,15 @@ def test_the_unsupported_message_and_version_gate():
 def test_readme_says_the_panel_picture_is_a_mock_up():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/panel.png" in text and "mock-up" in text.lower()
+
+
+def test_the_parameter_node_class_is_not_made_at_import():
+    """Defect 1: the class names Markups' MRML classes, which do not exist yet when Slicer instantiates
+    ALNPredictor (alphabetical order); it is defined on first use, inside the application only."""
+    import ALNPredictor
+
+    assert ALNPredictor._PARAMETER_NODE_CLASS is None
+    assert not hasattr(ALNPredictor, "ALNPredictorParameterNode")  # headless: no Qt, no wrapper
+    source = (MODULE / "ALNPredictor.py").read_text(encoding="utf-8")
+    head = source[: source.index("def parameterNodeClass")]
+    assert "vtkMRMLMarkupsFiducialNode" not in head
