@@ -99,7 +99,7 @@ def test_registry_and_protocol():
     segmenter = get_segmenter()
     assert isinstance(segmenter, GrowCutSegmenter) and isinstance(segmenter, Segmenter)
     assert segmenter.settings == GrowCutSettings()
-    assert segmenter.prompt_kinds == {"points", "background"}
+    assert segmenter.prompt_kinds == {"points", "background", "lines", "boxes", "corrections"}
     base = GrowCutSettings(min_gap_mm=2.0)
     assert get_segmenter("grow-cut", settings=base).settings is base
     assert get_segmenter("grow-cut", settings=base, smoothing_mm=1.0).settings == GrowCutSettings(min_gap_mm=2.0,
@@ -142,24 +142,36 @@ def test_unknown_option_and_settings_shape():
     # every option of the earlier function is a setting, with the same default
     assert [f.name for f in fields(GrowCutSettings)] == [
         "smoothing_mm", "distance_penalty", "fill_holes", "max_radius_mm", "max_elongation", "min_gap_mm",
-        "profile_sigma_mm", "min_cnr", "min_contrast", "min_enclosed", "max_fraction", "skip_bad_seeds"]
+        "profile_sigma_mm", "min_cnr", "min_contrast", "min_enclosed", "max_fraction", "skip_bad_seeds",
+        # prompted grow-cut (caliper lines, boxes, 2-D clicks): alnpredictor.imaging.prompted
+        "prefilter", "range_fraction", "line_core", "line_background", "box_core", "working_pixels",
+        "min_prompt_fraction", "click_mode", "click_refuse_ratio", "click_warn_ratio"]
 
 
-@pytest.mark.parametrize(("kind", "prompts", "named"), [
-    ("lines", lambda p: Prompts({"tumor": [p]}, lines={"tumor": [[p, [p[0] + 9, p[1], p[2]]]]}),
-     r"caliper lines \('lines'\)"),
-    ("boxes", lambda p: Prompts(boxes={"tumor": [[[p[0] - 9, p[1] - 9, p[2] - 3], [p[0] + 9, p[1] + 9, p[2] + 3]]]}),
-     r"boxes \('boxes'\)"),
-    ("corrections", lambda p: Prompts({"tumor": [p]}, corrections=[(p, "tumor", False)]),
-     r"correction clicks \('corrections'\)"),
+@pytest.mark.parametrize(("kind", "prompts", "min_dice"), [
+    ("lines", lambda p: Prompts(lines={"tumor": [[[p[0] - 3.5, p[1], p[2]], [p[0] + 3.5, p[1], p[2]]]]}), 0.7),
+    ("boxes", lambda p: Prompts(boxes={"tumor": [[[p[0] - 5, p[1] - 5, p[2] - 4], [p[0] + 5, p[1] + 5, p[2] + 4]]]}),
+     0.7),
+    ("corrections", lambda p: Prompts({"tumor": [p]}, corrections=[([p[0] + 12, p[1], p[2]], "tumor", False)]), 0.75),
 ])
-def test_unsupported_prompt_is_refused_by_name(breast1, centroid, kind, prompts, named):
-    image, _ = breast1
+def test_every_prompt_kind_goes_through_the_seam(breast1, centroid, kind, prompts, min_dice):
+    """Caliper lines, boxes and correction clicks reach grow-cut through the one seam (3-D MRI)."""
+    from helpers import dice
+
+    image, label = breast1
     given = prompts(centroid)
     assert kind in given.kinds()
-    with pytest.raises(UnsupportedPromptError, match=f"grow-cut segmenter does not handle {named}: it takes "
-                                                     r"seed points \('points'\), background points"):
-        get_segmenter().segment(image, given)
+    result = get_segmenter().segment(image, given)
+    assert dice(sitk.GetArrayViewFromImage(result.masks["tumor"]), sitk.GetArrayViewFromImage(label)) >= min_dice
+    assert result.provenance.engine == "grow-cut"
+
+
+def test_a_segmenter_refuses_kinds_it_does_not_handle(breast1, centroid):
+    """The seam's rule for engines with fewer kinds: refused by name, never ignored."""
+    given = Prompts(lines={"tumor": [[centroid, [centroid[0] + 9, centroid[1], centroid[2]]]]})
+    with pytest.raises(UnsupportedPromptError, match=r"the one-click segmenter does not handle caliper lines "
+                                                     r"\('lines'\): it takes seed points \('points'\)"):
+        given.require({"points"}, "one-click")
     assert issubclass(UnsupportedPromptError, InputError)
 
 

@@ -57,7 +57,7 @@ from scipy import ndimage
 from alnpredictor.imaging.coords import VoxelGrid, ras_lps
 from alnpredictor.imaging.growcut import grow_cut_box
 from alnpredictor.imaging.io import ImageDimensionError
-from alnpredictor.imaging.segmentation import SegmentationLeakError
+from alnpredictor.imaging.segmentation import NEXT_ACTION, ClickRefusedError
 
 __all__ = ["AutoBackground", "Estimate"]
 
@@ -261,11 +261,11 @@ def _estimate_extent(
     good = [sol for sol, reasons in checked if not reasons]
     if not good:
         sol, reasons = max(checked, key=lambda c: c[0].enclosed)
-        raise SegmentationLeakError(
+        raise ClickRefusedError(
             f"the {what} seed at RAS ({', '.join(f'{v:.1f}' for v in ras_lps(grid.to_lps(seed_idx)))}) is not on "
             f"a structure that stands out from its surroundings (seed level {seed_level:.4g}, surroundings "
             f"{sol.background:.4g}: {'; '.join(reasons)}): it would grow into the whole image. Move the seed onto "
-            "the lesion, or place background seeds around it"
+            f"the lesion, place background seeds around it, or {NEXT_ACTION}"
         )
     best = max(good, key=lambda sol: sol.separation)
     background, edge, crossed = best.background, best.edge, best.found

@@ -57,6 +57,7 @@ from alnpredictor.imaging.background import AutoBackground
 from alnpredictor.imaging.coords import VoxelGrid, ras_lps
 from alnpredictor.imaging.growcut import engine_version, grow_cut, grow_cut_box
 from alnpredictor.imaging.io import ImageDimensionError, ensure_3d_scalar
+from alnpredictor.imaging.prompted import segment_click_2d, segment_prompted
 from alnpredictor.imaging.prompts import (
     Correction,
     Prompts,
@@ -111,6 +112,12 @@ def _flag(settings: object, name: str) -> None:
     object.__setattr__(settings, name, bool(value))
 
 
+def _choice(settings: object, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(settings, name)
+    if value not in allowed:
+        raise InputError(f"grow-cut setting {name} must be one of {', '.join(allowed)} (got {value!r})")
+
+
 @dataclass(frozen=True)
 class GrowCutSettings:
     """Options of :class:`GrowCutSegmenter` — one definition of every default.
@@ -134,6 +141,21 @@ class GrowCutSettings:
     :param skip_bad_seeds: drop (with a warning in ``result.warnings``) an automatic-mode seed
         that is not on a distinct structure instead of failing, as long as its structure keeps
         at least one seed — for batch runs on many cases.
+    :param prefilter: speckle-reducing filter before grow-cut from lines, boxes and 2-D clicks:
+        ``bilateral`` (default), ``gaussian`` or ``none`` (:mod:`alnpredictor.imaging.prompted`).
+    :param range_fraction: the bilateral filter's range sigma, as a fraction of the crop's
+        interquartile intensity range.
+    :param line_core: the centred fraction of a caliper line whose voxels are foreground seeds.
+    :param line_background: background lies beyond this many line lengths from the line's midpoint.
+    :param box_core: foreground seeds fill the box's inscribed ellipse scaled by this fraction.
+    :param working_pixels: a line or box spans at most this many voxels of the working grid.
+    :param min_prompt_fraction: a result smaller than this fraction of the area a line or box
+        implies (on its slice) comes with a warning.
+    :param click_mode: one click on a 2-D frame: ``scale`` (searched scale, default) or
+        ``half-max`` (the automatic background of 3-D images); 3-D clicks always use half-max.
+    :param click_refuse_ratio: a 2-D click is refused when an outline of a very different size
+        scores this fraction of the best one (it does not tell the lesion's size).
+    :param click_warn_ratio: ... and comes with a warning from this fraction on.
     :raises InputError: a value out of range or of the wrong type, naming the setting.
     """
 
@@ -149,6 +171,16 @@ class GrowCutSettings:
     min_enclosed: float = 0.8
     max_fraction: float = 0.5
     skip_bad_seeds: bool = False
+    prefilter: str = "bilateral"
+    range_fraction: float = 0.4
+    line_core: float = 0.8
+    line_background: float = 0.65
+    box_core: float = 0.5
+    working_pixels: float = 200.0
+    min_prompt_fraction: float = 0.15
+    click_mode: str = "scale"
+    click_refuse_ratio: float = 0.85
+    click_warn_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         _number(self, "smoothing_mm", low=0.0)
@@ -163,6 +195,16 @@ class GrowCutSettings:
         _number(self, "min_enclosed", low=0.0, high=1.0)
         _number(self, "max_fraction", low=0.0, high=1.0, low_open=True)
         _flag(self, "skip_bad_seeds")
+        _choice(self, "prefilter", ("bilateral", "gaussian", "none"))
+        _number(self, "range_fraction", low=0.0, low_open=True)
+        _number(self, "line_core", low=0.0, high=1.0, low_open=True)
+        _number(self, "line_background", low=0.5)
+        _number(self, "box_core", low=0.0, high=1.0, low_open=True)
+        _number(self, "working_pixels", low=16.0)
+        _number(self, "min_prompt_fraction", low=0.0, high=1.0)
+        _choice(self, "click_mode", ("scale", "half-max"))
+        _number(self, "click_refuse_ratio", low=0.0, high=math.inf, low_open=True)
+        _number(self, "click_warn_ratio", low=0.0)
 
     @classmethod
     def from_options(cls, base: GrowCutSettings | None = None, **options) -> GrowCutSettings:
@@ -194,7 +236,7 @@ class GrowCutSegmenter:
     """
 
     name = "grow-cut"
-    prompt_kinds = frozenset({"points", "background"})
+    prompt_kinds = frozenset({"points", "background", "lines", "boxes", "corrections"})
 
     def __init__(self, settings: GrowCutSettings | None = None, **options) -> None:
         if settings is not None and not isinstance(settings, GrowCutSettings):
@@ -230,11 +272,51 @@ class GrowCutSegmenter:
             raise TypeError(f"prompts must be alnpredictor.imaging.prompts.Prompts (got {type(prompts).__name__})")
         prompts.require(self.prompt_kinds, self.name)
         image, grid = _checked_image(image)
+        return self._dispatch(image, grid, prompts, t0)
+
+    def _dispatch(self, image: sitk.Image, grid: VoxelGrid, prompts: Prompts, t0: float) -> SegmentationResult:
+        """Lines/boxes → prompted grow-cut; clicks on a 2-D frame → searched scale; else half-max."""
+        corrected = {c.structure for c in prompts.corrections}
+        first = set(prompts.points) | set(prompts.lines) | set(prompts.boxes)
+        if corrected - first:
+            raise InputError(f"correction clicks for {', '.join(sorted(corrected - first))} without a first prompt: "
+                             "segment the structure first (a click, a caliper line or a box), then correct it")
+        if prompts.lines or prompts.boxes:
+            if prompts.background:
+                raise InputError("background points are not used with a caliper line or a box (the line or box "
+                                 "bounds the lesion): give negative correction clicks instead")
+            outcome = segment_prompted(image, grid, prompts, self.settings)
+            return self._result(image, outcome, t0, auto_background=False)
+        if len(grid.flat_axes) == 1 and not prompts.background and self.settings.click_mode == "scale":
+            outcome = segment_click_2d(image, grid, prompts, self.settings)
+            return self._result(image, outcome, t0, auto_background=True)
         return self._segment(image, grid, prompts, t0)
+
+    def _result(self, image: sitk.Image, outcome, t0: float, *, auto_background: bool) -> SegmentationResult:
+        masks = {}
+        for name, arr in outcome.masks.items():
+            out = sitk.GetImageFromArray(np.ascontiguousarray(arr, np.uint8))
+            out.CopyInformation(image)
+            masks[name] = out
+            if not np.any(arr):
+                outcome.warnings.append(f"structure '{name}' came out empty: check its prompt")
+        for w in outcome.warnings:
+            log.warning(w)
+        return SegmentationResult(
+            masks=masks, background_ras=outcome.background_ras, seconds=time.perf_counter() - t0,
+            auto_background=auto_background, seeds_ras=outcome.seeds_ras, details=outcome.details,
+            warnings=outcome.warnings, provenance=self.provenance(),
+        )
 
     def _segment(self, image: sitk.Image, grid: VoxelGrid, prompts: Prompts, t0: float) -> SegmentationResult:
         settings = self.settings
         seeds = {name: np.asarray(pts, float) for name, pts in prompts.points.items()}
+        # Correction clicks on the half-max path: positive ones are more seeds of their structure,
+        # negative ones background seeds painted into the seed labels.
+        for corr in prompts.corrections:
+            if corr.positive:
+                seeds[corr.structure] = np.vstack([seeds[corr.structure], np.asarray(corr.point, float)[None]])
+        negatives = np.array([c.point for c in prompts.corrections if not c.positive], float).reshape(-1, 3)
         names = list(seeds)
         seed_idx = {name: prompt_indices(grid, pts, name) for name, pts in seeds.items()}
         bg_given = len(prompts.background) > 0
@@ -274,6 +356,8 @@ class GrowCutSegmenter:
             details = {name: auto.describe(ests) for name, ests in estimates.items()}
         for k, name in enumerate(names, start=1):
             _paint_points(labels, seed_idx[name] - box_lo, k)
+        if len(negatives):
+            _paint_points(labels, prompt_indices(grid, negatives, "negative correction") - box_lo, len(names) + 1)
 
         sl = tuple(slice(int(box_lo[a]), int(box_hi[a]) + 1) for a in (2, 1, 0))
         intensity = sitk.GetArrayViewFromImage(image)[sl]
@@ -363,7 +447,7 @@ def segment_structures(
     t0 = time.perf_counter()
     segmenter = GrowCutSegmenter(**options)
     image, grid = _checked_image(image)  # the image first, then the points, as before
-    return segmenter._segment(image, grid, Prompts(seeds_ras, background_ras), t0)
+    return segmenter._dispatch(image, grid, Prompts(seeds_ras, background_ras), t0)
 
 
 def segment(

@@ -25,11 +25,24 @@ import SimpleITK as sitk
 from alnpredictor.errors import SegmentationError
 from alnpredictor.imaging.prompts import Prompts
 
-__all__ = ["Segmenter", "SegmentationResult", "Provenance", "SegmentationLeakError"]
+__all__ = ["Segmenter", "SegmentationResult", "Provenance", "SegmentationLeakError", "ClickRefusedError",
+           "NEXT_ACTION"]
+
+#: What the user is told to do when a click alone does not determine the lesion (the Slicer
+#: panel then switches to the caliper line).
+NEXT_ACTION = "draw the caliper line across the lesion"
 
 
 class SegmentationLeakError(SegmentationError):
     """A seed is not on a distinct structure, or the result grew into the whole region."""
+
+
+class ClickRefusedError(SegmentationLeakError):
+    """A click alone did not determine the structure; the message ends with :data:`NEXT_ACTION`.
+
+    ``next_action`` is ``"caliper"``: the front end offers the caliper line next."""
+
+    next_action = "caliper"
 
 
 @dataclass(frozen=True)
