@@ -90,6 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--input-size", type=int, default=None, help="network input size (default 224)")
     u.add_argument("--no-radiomics", action="store_true", help="skip PyRadiomics 2-D texture")
     u.add_argument("--torch-threads", type=int, default=None, help="torch CPU threads per worker")
+    u.add_argument("--spacing-mm", type=float, default=None, metavar="MM",
+                   help="pixel spacing of frames whose file has none (PNG/JPEG); a manifest spacing_mm column wins")
     p.set_defaults(func=_run)
 
 

@@ -2,11 +2,14 @@
 
     alnpredictor extract --pathway us --manifest us.csv --out us-features.csv [--weights resnet50.pt]
         [--params us-liu2024] [--no-radiomics] [--device auto|cpu|cuda] [--input-size 224]
-        [--torch-threads N] [--workers N | --dask tcp://HOST:PORT] [--no-resume] [--retry-failed]
+        [--torch-threads N] [--spacing-mm MM] [--workers N | --dask tcp://HOST:PORT] [--no-resume]
+        [--retry-failed]
 
 Each row goes through :func:`alnpredictor.pathways.us.process_case` on the resumable cohort runner
 (one shard per case, failures recorded, never lost). The manifest may use the short column names
-``image``, ``mask``, ``seed_ras``, ``background_ras`` (renamed to the cohort names). Beside a
+``image``, ``mask``, ``seed_ras``, ``background_ras`` (renamed to the cohort names), and
+``spacing_mm`` per frame (PNG/JPEG frames carry no spacing: without it or ``--spacing-mm`` the
+frame is refused, since areas must be mm²). Beside a
 ``FEATURES.csv`` output: ``<stem>.provenance.json`` (the settings and what the features were computed
 with: deep weights or "untrained backbone", SHA-256s, versions) and, when cases failed,
 ``<stem>.failures.csv`` (exit code 1). The parser is ``extract``'s (:mod:`alnpredictor.cli.extract`);
@@ -100,6 +103,7 @@ def settings_from_args(args: argparse.Namespace) -> USSettings:
         device=getattr(args, "device", None) or "auto",
         input_size=getattr(args, "input_size", None) or deep.INPUT_SIZE,
         torch_threads=getattr(args, "torch_threads", None),
+        spacing_mm=getattr(args, "spacing_mm", None),
     )
     return cohort_settings(settings, int(getattr(args, "workers", None) or 1))
 

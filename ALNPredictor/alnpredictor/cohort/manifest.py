@@ -19,6 +19,8 @@ Columns (paths are relative to the manifest's folder unless absolute):
 ``seeds_tumor``      seed points instead of a mask: ``"R,A,S"`` in RAS mm, several joined by ``;``
 ``seeds_nodes``      MRI: node seeds (one per node), same format
 ``seeds_background`` optional background seeds (placed automatically when empty)
+``spacing_mm``       ultrasound: pixel spacing (mm) of a frame whose file has none (PNG/JPEG); empty:
+                     the file's own (DICOM) or the run's ``--spacing-mm``
 clinical columns     ``age``, ``clinical_T``, ``clinical_N``, ``ki67``, ``subtype``, ``birads``,
                      ``nuclear_grade``, ``us_aln``, or any name starting with ``clin_``
 ===================  ===========================================================================
@@ -43,7 +45,7 @@ import pandas as pd
 from alnpredictor import study
 from alnpredictor.errors import InputError
 
-_BASE = ("case_id", "site", "pathway", "label")
+_BASE = ("case_id", "site", "pathway", "label", "spacing_mm")
 
 
 def _columns() -> dict[str, tuple[str, ...]]:
@@ -97,6 +99,7 @@ class Case:
     seeds: dict[str, list[list[float]]] = field(default_factory=dict)  # structure -> RAS points
     clinical: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # ROI code -> label value in its masks
+    spacing_mm: float | None = None  # ultrasound: pixel spacing for a frame whose file has none
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (sent to worker processes / Dask workers)."""
@@ -176,6 +179,13 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
         case = Case(case_id=cid, pathway=pathway, site=(str(row.get("site", "")).strip() or None))
         if "label" in df.columns and not _empty(row["label"]):
             case.label = str(row["label"]).strip()
+        if "spacing_mm" in df.columns and not _empty(row["spacing_mm"]):
+            try:
+                case.spacing_mm = float(row["spacing_mm"])
+            except ValueError:
+                case.spacing_mm = float("nan")
+            if not (case.spacing_mm > 0 and case.spacing_mm < 1e3):
+                problems.append(f"{where}: spacing_mm '{row['spacing_mm']}' is not a positive number of mm")
         sequences = study.mri_sequences() if pathway == "mri" else (study.US,)
         for seq in sequences:
             value = row.get(f"image_{seq}", "")

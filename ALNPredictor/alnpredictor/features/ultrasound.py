@@ -116,8 +116,15 @@ LBP_UNIFORM = ((1, 8), (2, 16), (3, 24))
 
 
 # --------------------------------------------------------------------------- geometry helpers
-def lesion_mask(mask: np.ndarray) -> np.ndarray:
-    """The lesion as used by every feature: largest 8-connected component, holes filled."""
+#: parts of a lesion mask smaller than this in all (pixels) are dropped without a warning
+STRAY_PIXELS = 10
+
+
+def lesion_mask(mask: np.ndarray, warn: bool = True) -> np.ndarray:
+    """The lesion as used by every feature: largest 8-connected component, holes filled.
+
+    When other parts are dropped and they hold more than :data:`STRAY_PIXELS` pixels in all, a
+    warning says so (``warn``; :func:`handcrafted_features` gives it once per frame)."""
     m = np.asarray(mask) > 0
     if m.ndim != 2:
         raise MaskError(f"the lesion mask must be 2-D; got shape {m.shape}")
@@ -126,7 +133,10 @@ def lesion_mask(mask: np.ndarray) -> np.ndarray:
         raise MaskError("the lesion mask is empty: draw the lesion or give a seed point inside it")
     if n > 1:
         sizes = np.bincount(labels.ravel())[1:]
-        log.warning("lesion mask has %d separate parts; using the largest (%d pixels)", n, sizes.max())
+        dropped = int(sizes.sum() - sizes.max())
+        if warn and dropped > STRAY_PIXELS:
+            log.warning("lesion mask has %d separate parts; using the largest (%d pixels, %d dropped)", n,
+                        sizes.max(), dropped)
         m = labels == (1 + int(np.argmax(sizes)))
     m = ndimage.binary_fill_holes(m)
     if m.sum() < 9:
@@ -406,6 +416,7 @@ def handcrafted_features(
     import SimpleITK as sitk
 
     img2, msk2, spacing = frame_arrays(image, mask)
+    msk2 = lesion_mask(msk2)  # once per frame: the parts' warning, then one clean lesion for every family
     feats: dict[str, float] = {}
     feats.update(morphology_features(msk2, spacing))
     feats.update(intensity_features(img2, msk2))

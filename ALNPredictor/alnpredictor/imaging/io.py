@@ -10,6 +10,23 @@
   Slicer opens what we write and we read what Slicer writes.
 
 All geometry stays in SimpleITK's LPS convention; nothing here converts to RAS.
+
+**Pixel spacing of a 2-D (ultrasound) frame** — areas must be mm², never pixel counts:
+
+* DICOM: PixelSpacing (0028,0030) when present; else the physical deltas of the first 2-D region
+  of SequenceOfUltrasoundRegions (0018,6011) whose units are centimetres (PhysicalDeltaX/Y,
+  (0018,602C)/(0018,602E), converted to mm) — :func:`ultrasound_region_spacing`;
+* PNG, JPEG, BMP, TIFF: none in the file — the caller gives one (``spacing_mm``, ``--spacing-mm``,
+  the manifest's ``spacing_mm`` column); a spacing given explicitly always wins.
+
+Where the spacing came from is recorded on the image (:func:`spacing_source`: ``file``,
+``DICOM PixelSpacing``, ``DICOM ultrasound regions``, ``given``, or :data:`NO_SPACING`); feature
+extraction refuses a frame whose spacing is :data:`NO_SPACING` (:func:`require_spacing`).
+
+**Geometry of a 2-D frame**: origin 0, identity direction, spacing ``s`` (column spacing ``sx``,
+row spacing ``sy``) — pixel (column i, row j) is at LPS ``(i·sx, j·sy, 0)``, i.e. RAS
+``(−i·sx, −j·sy, 0)``; RAS is what prompts (clicks, caliper lines, boxes) are given in. The frame is
+read as a single-slice volume (slice spacing 1 mm).
 """
 
 from __future__ import annotations
@@ -70,13 +87,189 @@ def read_volume(
     p = Path(path)
     if not p.exists():
         raise InputError(f"image {_describe(p)} does not exist: check the path")
+    if spacing_mm is not None:
+        _check_spacing(spacing_mm, p)
     if p.is_dir():
-        image = _read_dicom_folder(p, series_uid)
+        image, files = _read_dicom_folder(p, series_uid)
+        source = "file"
+        if _is_2d(image) and len(files) == 1:
+            source, spacing_mm = _frame_spacing(image, Path(files[0]), spacing_mm)
     else:
         if series_uid is not None:
             log.debug("series_uid ignored for a single file %s", p.name)
         image = _read_file(p)
-    return _as_scalar_volume(image, p, spacing_mm=spacing_mm)
+        source = "file"
+        if _is_2d(image):
+            source, spacing_mm = _frame_spacing(image, p, spacing_mm)
+    volume = _as_scalar_volume(image, p, spacing_mm=spacing_mm)
+    if _is_2d(image) and p.suffix.lower() in PLAIN_2D_SUFFIXES:
+        # the documented 2-D geometry of a file that carries none: origin 0, identity direction
+        volume.SetOrigin((0.0, 0.0, 0.0))
+        volume.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    volume.SetMetaData(SPACING_KEY, source)
+    return volume
+
+
+#: Metadata key on images read by :func:`read_volume`: where the in-plane spacing came from.
+SPACING_KEY = "ALNPredictor_spacing_source"
+#: :func:`spacing_source` of a frame read without any spacing (1 mm placeholders).
+NO_SPACING = "none"
+
+
+def _is_2d(image: sitk.Image) -> bool:
+    return image.GetDimension() == 2 or (image.GetDimension() == 3 and image.GetSize()[2] == 1)
+
+
+def _check_spacing(spacing_mm, p: Path) -> None:
+    values = [spacing_mm] if np.isscalar(spacing_mm) else list(spacing_mm)
+    try:
+        ok = len(values) in (1, 2) and all(float(v) > 0 and np.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"pixel spacing for {_describe(p)} must be a positive number of mm (got {spacing_mm!r})")
+
+
+def _frame_spacing(image: sitk.Image, p: Path, given) -> tuple[str, object]:
+    """(source, spacing to set) of a 2-D frame: given > DICOM PixelSpacing > US regions > none."""
+    if given is not None:
+        return "given", given
+    if p.suffix.lower() in PLAIN_2D_SUFFIXES:
+        return NO_SPACING, None
+    if image.HasMetaDataKey("0028|0030"):
+        return "DICOM PixelSpacing", None
+    if image.HasMetaDataKey("0008|0016") or p.suffix.lower() in (".dcm", ".dicom", ""):
+        try:
+            regions = ultrasound_region_spacing(p)
+        except (OSError, ValueError) as exc:
+            log.debug("no ultrasound regions read from %s: %s", p.name, exc)
+            regions = None
+        if regions is not None:
+            return "DICOM ultrasound regions", regions
+        return NO_SPACING, None
+    return "file", None
+
+
+def spacing_source(image: sitk.Image) -> str | None:
+    """Where the image's in-plane spacing came from (:func:`read_volume`), or None if unknown."""
+    return image.GetMetaData(SPACING_KEY) if image.HasMetaDataKey(SPACING_KEY) else None
+
+
+def require_spacing(image: sitk.Image, what: str = "the frame") -> None:
+    """Refuse a frame read without a pixel spacing (feature extraction needs mm, not pixels)."""
+    if spacing_source(image) == NO_SPACING:
+        raise InputError(
+            f"{what} has no pixel spacing (PNG/JPEG exports and some DICOM files carry none): areas would be "
+            "pixel counts, not mm². Give the spacing: --spacing-mm MM on the command line, a spacing_mm column "
+            "in the manifest, or the spacing in the Slicer panel (the machine's depth scale: mm per pixel)"
+        )
+
+
+def ultrasound_region_spacing(path: str | Path) -> tuple[float, float] | None:
+    """(column mm, row mm) from the first 2-D region of SequenceOfUltrasoundRegions (0018,6011)
+    whose physical units are centimetres, or None when the file has no such region.
+
+    Reads the DICOM header only (Part 10 file; explicit or implicit VR little endian, also in
+    front of compressed pixel data); the pixel data is never read."""
+    import struct
+
+    data = Path(path).read_bytes()
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    pos, explicit = 132, True
+    # group 0002 is always explicit VR little endian
+    meta, pos = _dicom_elements(data, pos, len(data), True, stop_group=0x0002)
+    syntax = meta.get((0x0002, 0x0010), b"").rstrip(b"\0 ").decode("ascii", "replace")
+    if syntax == "1.2.840.10008.1.2":
+        explicit = False
+    elif syntax == "1.2.840.10008.1.2.2":
+        return None  # big endian (retired): not read
+    elif syntax == "1.2.840.10008.1.2.1.99":
+        import zlib
+
+        data = data[:pos] + zlib.decompress(data[pos:], -15)
+    elements, _ = _dicom_elements(data, pos, len(data), explicit, stop_tag=(0x0018, 0x6012))
+    regions = elements.get((0x0018, 0x6011))
+    if not isinstance(regions, list):
+        return None
+    for item in regions:
+        def number(tag, fmt, size, item=item):
+            raw = item.get(tag)
+            return struct.unpack(fmt, raw[:size])[0] if isinstance(raw, bytes) and len(raw) >= size else None
+
+        spatial = number((0x0018, 0x6012), "<H", 2)
+        ux, uy = number((0x0018, 0x6024), "<H", 2), number((0x0018, 0x6026), "<H", 2)
+        dx, dy = number((0x0018, 0x602C), "<d", 8), number((0x0018, 0x602E), "<d", 8)
+        if spatial not in (None, 1) or ux != 3 or uy != 3 or not dx or not dy:
+            continue  # not a 2-D tissue region in cm
+        return abs(dx) * 10.0, abs(dy) * 10.0
+    return None
+
+
+_LONG_VR = {b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"OD", b"OL", b"UC", b"UR", b"OV", b"SV", b"UV"}
+
+
+def _dicom_elements(data: bytes, pos: int, end: int, explicit: bool, *, stop_group: int | None = None,
+                    stop_tag: tuple[int, int] | None = None):
+    """Elements of a DICOM data set from ``pos``: {(group, element): bytes, or a list of item
+    dicts for a sequence}; stops at the end, at a group past ``stop_group``, after ``stop_tag``'s
+    group-element order, or at the pixel data. Returns (elements, position reached)."""
+    import struct
+
+    out: dict = {}
+    while pos + 8 <= end:
+        group, elem = struct.unpack_from("<HH", data, pos)
+        if (group, elem) == (0xFFFE, 0xE00D) or (group, elem) == (0xFFFE, 0xE0DD):
+            return out, pos + 8
+        if stop_group is not None and group != stop_group:
+            return out, pos
+        if (group, elem) >= (0x7FE0, 0x0010):
+            return out, pos
+        if stop_tag is not None and (group, elem) > stop_tag and (group, elem) > (0x0018, 0x6011):
+            return out, pos
+        vr = data[pos + 4:pos + 6] if explicit else None
+        if explicit and vr.isalpha() and vr.isupper():
+            if vr in _LONG_VR:
+                (length,) = struct.unpack_from("<I", data, pos + 8)
+                pos += 12
+            else:
+                (length,) = struct.unpack_from("<H", data, pos + 6)
+                pos += 8
+        else:
+            vr = None
+            (length,) = struct.unpack_from("<I", data, pos + 4)
+            pos += 8
+        is_sequence = vr == b"SQ" or (vr is None and (length == 0xFFFFFFFF or (group, elem) == (0x0018, 0x6011)))
+        if is_sequence:
+            items, pos = _dicom_items(data, pos, end if length == 0xFFFFFFFF else pos + length, explicit,
+                                      length == 0xFFFFFFFF)
+            out[(group, elem)] = items
+            continue
+        if length == 0xFFFFFFFF:  # undefined-length non-sequence (encapsulated data): stop here
+            return out, pos
+        out[(group, elem)] = data[pos:pos + length]
+        pos += length
+    return out, pos
+
+
+def _dicom_items(data: bytes, pos: int, end: int, explicit: bool, undefined: bool):
+    import struct
+
+    items = []
+    while pos + 8 <= end:
+        group, elem, length = struct.unpack_from("<HHI", data, pos)
+        pos += 8
+        if (group, elem) == (0xFFFE, 0xE0DD):
+            break
+        if (group, elem) != (0xFFFE, 0xE000):
+            raise ValueError("malformed sequence")
+        if length == 0xFFFFFFFF:
+            item, pos = _dicom_elements(data, pos, end, explicit)
+        else:
+            item, _ = _dicom_elements(data, pos, pos + length, explicit)
+            pos += length
+        items.append(item)
+    return items, pos
 
 
 def _read_file(p: Path) -> sitk.Image:
@@ -97,7 +290,7 @@ def list_dicom_series(folder: str | Path) -> dict[str, int]:
     return {uid: len(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)) for uid in uids}
 
 
-def _read_dicom_folder(folder: Path, series_uid: str | None) -> sitk.Image:
+def _read_dicom_folder(folder: Path, series_uid: str | None) -> tuple[sitk.Image, list[str]]:
     if not any(folder.iterdir()):
         raise InputError(f"folder {_describe(folder)} is empty: choose the folder that holds the DICOM files")
     series = list_dicom_series(folder)
@@ -120,11 +313,11 @@ def _read_dicom_folder(folder: Path, series_uid: str | None) -> sitk.Image:
         )
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid)
     if len(files) == 1:
-        return _read_file(Path(files[0]))
+        return _read_file(Path(files[0])), files
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try:
-        return reader.Execute()
+        return reader.Execute(), files
     except RuntimeError as exc:
         raise InputError(
             f"cannot read DICOM series {series_uid} in {_describe(folder)} (corrupt or incomplete "
@@ -245,7 +438,8 @@ def read_mask(
     """Read a binary mask (any label-map file) as uint8 0/1 on its own grid.
 
     :param reference: when given, the mask must be on its grid (size, spacing, origin,
-        direction); otherwise :class:`GeometryError` says what differs and what to do.
+        direction); otherwise :class:`GeometryError` says what differs and what to do. A PNG/JPEG
+        mask (no geometry in the file) of the reference's size takes the reference's geometry.
     :param label: the label value that is the structure (default: any non-zero voxel; a file
         with several values then needs ``label``).
     :param allow_empty: accept a mask without any voxel (default: :class:`MaskError`).
@@ -264,6 +458,9 @@ def read_mask(
     elif image.GetDimension() != 3:
         raise ImageDimensionError(f"mask {_describe(p)} is {image.GetDimension()}-D; a 3-D mask is needed")
     mask = as_binary_mask(image, label=label, name=f"mask {_describe(p)}")
+    if reference is not None and p.suffix.lower() in PLAIN_2D_SUFFIXES and mask.GetSize() == reference.GetSize():
+        # a PNG/JPEG mask carries no geometry: it is on its frame's pixel grid
+        mask.CopyInformation(reference)
     if reference is not None:
         check_same_grid(mask, reference, what=f"mask {_describe(p)}", ref_name="the reference image")
     if not allow_empty and not np.any(sitk.GetArrayViewFromImage(mask)):

@@ -93,15 +93,26 @@ def read_frame(path: str | Path, spacing_mm: float | None = None) -> sitk.Image:
     return _as_frame(read_volume(path, spacing_mm=spacing_mm), f"image '{path}'")
 
 
-def segment_frame(image: sitk.Image, seeds_ras: Points, background_ras: Points | None = None,
-                  threads: int = 1) -> tuple[sitk.Image, dict[str, Any]]:
-    """Grow the lesion from its seed point(s) (RAS mm) with 2-D grow-cut; the mask and a summary."""
-    from alnpredictor.imaging.segment import segment_structures
+def segment_frame(image: sitk.Image, seeds_ras: Points | None = None, background_ras: Points | None = None,
+                  threads: int = 1, *, line_ras: Points | None = None, box_ras: Points | None = None,
+                  corrections: Sequence[tuple] = ()) -> tuple[sitk.Image, dict[str, Any]]:
+    """Grow the lesion with 2-D grow-cut from its prompts (RAS mm): seed click(s), or a caliper line
+    (two end points), or a box (two opposite corners), plus correction clicks ``(point, positive)``;
+    the mask and a summary (its ``warnings`` say when to check the outline).
 
-    seeds = [[float(v) for v in p] for p in seeds_ras]
-    background = [[float(v) for v in p] for p in background_ras] if background_ras is not None and len(background_ras) else None
+    :raises ClickRefusedError: one click did not determine the lesion (draw the caliper line)."""
+    from alnpredictor.imaging.segment import Prompts, get_segmenter
+
+    def pts(values):
+        return [[float(v) for v in p] for p in values] if values is not None and len(values) else []
+
+    seeds, background = pts(seeds_ras), pts(background_ras)
+    lines = {STRUCTURE: [pts(line_ras)]} if line_ras is not None and len(line_ras) else {}
+    boxes = {STRUCTURE: [pts(box_ras)]} if box_ras is not None and len(box_ras) else {}
+    prompts = Prompts({STRUCTURE: seeds} if seeds else {}, background=background or None, lines=lines, boxes=boxes,
+                      corrections=[(p, STRUCTURE, bool(pos)) for p, pos in corrections])
     with library_threads(threads):
-        result = segment_structures(image, {STRUCTURE: seeds}, background)
+        result = get_segmenter("grow-cut").segment(image, prompts)
     return result.masks[STRUCTURE], result.summary()
 
 
@@ -201,12 +212,20 @@ def run_case(
     seeds_ras: Points | None = None,
     background_ras: Points | None = None,
     extractor=None,
+    line_ras: Points | None = None,
+    box_ras: Points | None = None,
 ) -> USCaseResult:
     """The whole ultrasound chain on an in-memory frame (SimpleITK single-slice volume, or 2-D).
+
+    A frame read from a file without a pixel spacing (PNG/JPEG without ``spacing_mm``) is refused:
+    areas must be mm² (:func:`alnpredictor.imaging.io.require_spacing`).
 
     :param mask: the lesion mask on the frame's grid, used as given.
     :param seeds_ras: seed point(s) inside the lesion (RAS mm), grown with 2-D grow-cut when no mask.
     :param background_ras: background seed points (placed automatically when None).
+    :param line_ras: a caliper line (two end points, RAS mm) across the lesion's long axis: grown
+        from it (:mod:`alnpredictor.imaging.prompted`) when no mask.
+    :param box_ras: a box (two opposite corners, RAS mm) around the lesion, likewise.
     :param extractor: a deep-feature extractor to use instead of the one of ``settings`` (tests,
         batch tools); its provenance is recorded either way.
     """
@@ -214,16 +233,21 @@ def run_case(
     settings = settings or USSettings()
     if not isinstance(image, sitk.Image):
         raise InputError("run_case takes the frame as a SimpleITK image; read a file with read_frame (or load_case)")
+    from alnpredictor.imaging.io import require_spacing
+
     frame = _as_frame(image, "the ultrasound image")
+    require_spacing(frame, "the ultrasound frame")
     quality: dict[str, Any] = {}
     with library_threads(settings.threads):
         if mask is not None:
             used, source = _as_frame(mask, "the lesion mask"), "given"
-        elif seeds_ras is not None and len(seeds_ras):
-            used, quality["segmentation"] = segment_frame(frame, seeds_ras, background_ras, settings.threads)
+        elif any(v is not None and len(v) for v in (seeds_ras, line_ras, box_ras)):
+            used, quality["segmentation"] = segment_frame(frame, seeds_ras, background_ras, settings.threads,
+                                                          line_ras=line_ras, box_ras=box_ras)
             source = "grow-cut"
         else:
-            raise InputError("give the lesion mask or at least one seed point (R,A,S mm) inside the lesion")
+            raise InputError("give the lesion mask, a caliper line or a box, or at least one seed point (R,A,S mm) "
+                             "inside the lesion")
         ext = extractor if extractor is not None else extractor_for(settings)
         features = case_features(frame, used, settings, ext)
     params = radiomics_params(settings) if settings.radiomics else None
@@ -257,7 +281,8 @@ def read_case(case: Mapping[str, Any], settings: USSettings) -> dict[str, Any]:
     path = (case.get("images") or {}).get(study.US)
     if not path:
         raise InputError(f"case {case.get('case_id')}: no ultrasound image (manifest column image_{study.US})")
-    image = read_frame(path, settings.spacing_mm)
+    spacing = case.get("spacing_mm") if case.get("spacing_mm") is not None else settings.spacing_mm
+    image = read_frame(path, spacing)
     mask_path = (case.get("masks") or {}).get(STRUCTURE)
     seeds = case.get("seeds") or {}
     if mask_path is None and not seeds.get(STRUCTURE):
