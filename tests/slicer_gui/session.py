@@ -186,6 +186,16 @@ class SlicerSession:
 
         sys.excepthook = excepthook
 
+        import threading
+
+        def thread_excepthook(args):  # an uncaught error in a Python thread is printed on the console too
+            self.log.record_error(f"Python thread {args.thread.name if args.thread else '?'}",
+                                  args.exc_value.with_traceback(args.exc_traceback))
+
+        self._saved["thread_excepthook"] = threading.excepthook
+        threading.excepthook = thread_excepthook
+        self._threads_before = set(threading.enumerate())
+
         # Python warnings of the module or of Slicer's Python layer (VTKObservationMixin's "does not
         # have observer" ...) are printed on Slicer's console: record them too.
         import warnings
@@ -432,6 +442,7 @@ class SlicerSession:
                     if getattr(self, "context", None) is not None:
                         self.context.app_logic.SetModuleLogic(name, None)
             self.process_events()
+            self._join_module_threads()
             for ref in self._timers:
                 timer = ref()
                 try:
@@ -457,6 +468,22 @@ class SlicerSession:
         finally:
             self._restore(slicer)
 
+    def _join_module_threads(self, timeout: float = 120.0) -> None:
+        """Threads the module started (their target is code of the module's folder) and left running
+        after cleanup(): reported, then waited for, so that what they print belongs to this session."""
+        import threading
+
+        folder = str(self.scripted_modules[0].parent)
+        for thread in threading.enumerate():
+            target = getattr(thread, "_target", None)
+            code = getattr(target, "__code__", None) or getattr(getattr(target, "__func__", None), "__code__", None)
+            if (thread in getattr(self, "_threads_before", ()) or not thread.is_alive() or code is None
+                    or not code.co_filename.startswith(folder)):
+                continue
+            self.log.record_warning(f"harness: thread {thread.name} ({code.co_filename}:{code.co_name}) started by "
+                                    "the module is still running after the module's cleanup()")
+            thread.join(timeout)
+
     def _restore(self, slicer) -> None:
         from PySide6 import QtCore
 
@@ -476,6 +503,10 @@ class SlicerSession:
         slicer.__path__[:] = saved["slicer_path"]
         sys.path[:] = saved["sys_path"]
         sys.excepthook = saved["excepthook"]
+        if "thread_excepthook" in saved:
+            import threading
+
+            threading.excepthook = saved["thread_excepthook"]
         if "warn" in saved:
             import warnings
 
