@@ -81,7 +81,17 @@ def software_versions() -> dict[str, str]:
 
     return {"alnpredictor": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "scipy": scipy.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
-            "statsmodels": statsmodels.__version__, "skops": skops.__version__}
+            "statsmodels": statsmodels.__version__, "skops": skops.__version__, **_radiomics_version()}
+
+
+def _radiomics_version() -> dict[str, str]:
+    """PyRadiomics' version when it is installed (the features of MRI/US models come from it; the
+    Slicer panel warns when the installed one differs)."""
+    try:
+        import radiomics
+    except ImportError:
+        return {}
+    return {"pyradiomics": str(radiomics.__version__)}
 
 
 def _read_keep_list(keep: Any) -> list[str]:

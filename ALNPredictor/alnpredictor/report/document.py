@@ -176,12 +176,12 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
         story.append(Table([[_para(k, body), _para(v, body)] for k, v in clinical.items()], style=grid,
                            colWidths=[55 * mm, 110 * mm]))
     quality = report.get("quality") or {}
-    if quality:
+    flat: list[tuple[str, Any]] = []
+    _flatten("", quality, flat)
+    # Transform matrices and per-structure voxel counts stay in the JSON.
+    flat = [(k, v) for k, v in flat if not k.endswith(("transform", "structures", "seconds"))]
+    if flat:  # e.g. hand-corrected propagated segments: nothing was registered, no rows (reportlab refuses empty tables)
         story.append(_para("Segmentation and registration quality", h2))
-        flat: list[tuple[str, Any]] = []
-        _flatten("", quality, flat)
-        # Transform matrices and per-structure voxel counts stay in the JSON.
-        flat = [(k, v) for k, v in flat if not k.endswith(("transform", "structures", "seconds"))]
         story.append(Table([[_para(k, small), _para(v, small)] for k, v in flat[:40]], style=grid,
                            colWidths=[75 * mm, 90 * mm]))
     images = [p for p in report.get("key_images", []) if p and Path(p).is_file()]
