@@ -93,8 +93,9 @@ class USSettings:
 
     :param params: PyRadiomics 2-D texture parameter file (shipped name or path).
     :param radiomics: include PyRadiomics 2-D texture among the handcrafted features.
-    :param weights: ResNet50 weights file (None: an untrained backbone, flagged everywhere); a model
-        refuses features from other weights than it was trained on.
+    :param weights: ResNet50 weights: a file, ``imagenet`` (torchvision's ImageNet weights through
+        torch's download-and-verify cache, ``$TORCH_HOME``), or None (an untrained backbone, flagged
+        everywhere); a model refuses features from other weights than it was trained on.
     :param device: torch device (``auto``, ``cpu``, ``cuda``).
     :param input_size: network input size (pixels).
     :param torch_threads: torch CPU threads (fixed and recorded: CPU results differ between counts).

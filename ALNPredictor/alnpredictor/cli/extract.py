@@ -85,7 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="nan: a missing/empty/bad ROI gives NaN features instead of failing the case "
                         "(default: raise)")
     u = p.add_argument_group("ultrasound options (--pathway us)")
-    u.add_argument("--weights", metavar="FILE", help="ResNet50 weights (state_dict or the study's 2-class model)")
+    u.add_argument("--weights", metavar="imagenet|FILE",
+                   help="ResNet50 weights: imagenet (torchvision's, downloaded once into torch's verified cache, "
+                        "TORCH_HOME) or a file (state_dict or the study's 2-class model)")
     u.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
     u.add_argument("--input-size", type=int, default=None, help="network input size (default 224)")
     u.add_argument("--no-radiomics", action="store_true", help="skip PyRadiomics 2-D texture")

@@ -80,11 +80,13 @@ def cohort_settings(settings: USSettings | None = None, workers: int = 1) -> USS
     from alnpredictor.pathways.us import radiomics_params
 
     settings = settings or USSettings()
-    if settings.weights is not None and not Path(settings.weights).is_file():
-        raise InputError(f"weights file not found: {settings.weights}; give the path of a ResNet50 .pt/.pth file")
+    if settings.weights is not None:
+        deep.resolve_weights(settings.weights)  # a missing file, or imagenet offline without a cached copy
+    named = deep.is_named_weights(settings.weights)
     return replace(
         settings,
-        weights=str(Path(settings.weights).resolve()) if settings.weights else None,
+        weights=(settings.weights.strip().lower() if named else str(Path(settings.weights).resolve()))
+        if settings.weights else None,
         params=str(radiomics_params(settings)),
         torch_threads=settings.torch_threads or max(1, deep.default_num_threads() // max(1, workers)),
     )

@@ -7,12 +7,21 @@ softmax layers are removed: the 2048 outputs of the global average pool are the 
 Here they are named ``DL_{i}`` with ``i`` the 0-based channel of the pooled vector (the study's
 tables call the same value ``f_{i+1}``).
 
-Weights come only from a local file (never downloaded):
+Weights (:func:`resolve_weights`):
 
-* a plain ResNet50 ``state_dict`` (any ``fc`` shape, or none), e.g. torchvision's ImageNet weights
-  that a user saved themselves, or
-* the study's form, ResNet50 with a 2-class ``fc`` (what ``alnpredictor finetune`` writes),
-  optionally wrapped as ``{"state_dict": ...}`` / ``{"model": ...}`` or with ``module.`` prefixes.
+* ``imagenet`` (or a torchvision name, ``IMAGENET1K_V2`` / ``IMAGENET1K_V1``): torchvision's
+  ``ResNet50_Weights`` the way torchvision users get them — through torch's own download-and-verify
+  cache (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch``): a connected workstation
+  downloads them once (SHA-256 prefix checked against the file name), later runs read the cached
+  file (its hash checked again). Offline without a cached copy: :class:`InputError` saying how to
+  pre-seed the cache or give the file;
+* a local file: a plain ResNet50 ``state_dict`` (any ``fc`` shape, or none), e.g. torchvision's
+  ImageNet weights copied by hand, or the study's form, ResNet50 with a 2-class ``fc`` (what
+  ``alnpredictor finetune`` writes), optionally wrapped as ``{"state_dict": ...}`` /
+  ``{"model": ...}`` or with ``module.`` prefixes.
+
+The provenance names the weights (``torchvision ResNet50_Weights.IMAGENET1K_V2`` or the file's
+name) and their SHA-256.
 
 Files are read with ``torch.load(weights_only=True)``, so a file that holds anything other than
 tensors and plain containers is refused instead of executed. Without a weights file the extractor
@@ -128,13 +137,90 @@ def to_network_input(crops: Sequence[np.ndarray], input_size: int = INPUT_SIZE):
 
 
 # --------------------------------------------------------------------------- weights
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (recorded so that features name the exact weights used)."""
+    """SHA-256 of a file (recorded so that features name the exact weights used); remembered per
+    path, size and modification time within the process."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = _sha256(path)
+    return _SHA_CACHE[key]
+
+
+def _sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+#: Names accepted for torchvision's pretrained ResNet50 weights → the ``ResNet50_Weights`` member.
+IMAGENET_NAMES = {"imagenet": "IMAGENET1K_V2", "imagenet1k_v2": "IMAGENET1K_V2", "imagenet1k_v1": "IMAGENET1K_V1"}
+
+
+def is_named_weights(weights: str | Path | None) -> bool:
+    """Whether ``weights`` names torchvision's pretrained weights (``imagenet``…) rather than a file."""
+    return isinstance(weights, str) and weights.strip().lower() in IMAGENET_NAMES
+
+
+def _imagenet_url(member: str) -> str:
+    import torchvision
+
+    return getattr(torchvision.models.ResNet50_Weights, member).url
+
+
+def imagenet_cache_path(name: str = "imagenet") -> Path:
+    """Where torch's cache keeps the named weights (``$TORCH_HOME/hub/checkpoints/<file>``)."""
+    import torch
+
+    member = IMAGENET_NAMES[name.strip().lower()]
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(_imagenet_url(member)).name
+
+
+def resolve_weights(weights: str | Path | None) -> tuple[Path | None, str]:
+    """(local file, description) of ``weights``: None → (None, :data:`UNTRAINED`); a torchvision name
+    → the verified file in torch's cache, downloaded once when missing; a path → itself.
+
+    :raises InputError: offline without a cached copy (saying how to pre-seed the cache or give a
+        file), a cached copy whose hash does not match, a missing file."""
+    if weights is None:
+        return None, UNTRAINED
+    if not is_named_weights(weights):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise InputError(f"weights file not found: {path}; give the path of a ResNet50 .pt/.pth file, or "
+                             "--weights imagenet for torchvision's ImageNet weights")
+        return path, f"weights file {path.name}"
+    import re
+
+    import torch
+
+    member = IMAGENET_NAMES[str(weights).strip().lower()]
+    url = _imagenet_url(member)
+    path = imagenet_cache_path(str(weights))
+    prefix = (re.search(r"-([a-f0-9]*)\.", path.name) or [None, ""])[1]
+    description = f"torchvision ResNet50_Weights.{member}"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix or None, progress=True)
+        except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+            raise InputError(
+                f"{description} are not in torch's cache ({path}) and could not be downloaded "
+                f"({type(exc).__name__}: {exc}). On a connected machine run: python -c \"import torchvision; "
+                f"torchvision.models.resnet50(weights='{member}')\" (or download {url}) and copy the file to "
+                f"{path} — set TORCH_HOME to choose the cache folder — or give the file itself: --weights "
+                f"/path/to/{path.name}"
+            ) from exc
+    sha = file_sha256(path)
+    if prefix and not sha.startswith(prefix):
+        raise InputError(f"the cached {description} file {path} is corrupt (SHA-256 {sha[:12]}… does not start "
+                         f"with {prefix}): delete it and run again (or pre-seed the cache with a good copy)")
+    return path, description
 
 
 def _unwrap_state_dict(obj: object, path: Path) -> dict:
@@ -196,9 +282,12 @@ def load_into(model, state: dict, source: str | Path) -> None:
 def build_backbone(weights: str | Path | None = None):
     """ResNet50 with ``fc`` replaced by identity (output: the 2048-d pooled vector), in eval mode.
 
+    ``weights``: None, a file, or a torchvision name (``imagenet``; :func:`resolve_weights`).
     Returns ``(model, description)``; without ``weights`` the description is :data:`UNTRAINED`."""
     import torch
     import torchvision
+
+    path, named = resolve_weights(weights)
 
     # Random init under a forked RNG with a fixed seed: identical untrained features everywhere,
     # and the caller's global RNG stream is left untouched.
@@ -206,13 +295,10 @@ def build_backbone(weights: str | Path | None = None):
         torch.manual_seed(UNTRAINED_SEED)
         model = torchvision.models.resnet50(weights=None)
     model.fc = torch.nn.Identity()
-    if weights is None:
-        description = UNTRAINED
-    else:
-        load_into(model, load_backbone_weights(weights), weights)
-        description = f"weights file {Path(weights).name}"
+    if path is not None:
+        load_into(model, load_backbone_weights(path), path)
     model.eval()
-    return model, description
+    return model, named
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -250,7 +336,8 @@ def deterministic_cpu(num_threads: int | None) -> Iterator[None]:
 class DeepFeatureExtractor:
     """ResNet50 deep-feature extractor (2048 features per ROI).
 
-    Parameters: ``weights`` a local weights file or None (untrained backbone); ``device`` ``auto``
+    Parameters: ``weights`` a local weights file, ``imagenet`` (torchvision's, through torch's
+    cache: :func:`resolve_weights`) or None (untrained backbone); ``device`` ``auto``
     (CUDA when present), ``cpu`` or ``cuda[:k]``; ``batch_size`` images per forward pass (does not
     change the values); ``input_size`` the network input side (224 as the study; smaller only for
     quick experiments); ``deterministic`` deterministic algorithms and ``num_threads`` fixed
@@ -277,20 +364,21 @@ class DeepFeatureExtractor:
         self.device = resolve_device(self.device)
         if self.num_threads is None and self.deterministic and self.device == "cpu":
             self.num_threads = default_num_threads()
-        self._model, description = build_backbone(self.weights)
+        path, description = resolve_weights(self.weights)
+        self._model, _ = build_backbone(path)
         self._model.to(self.device)
         if self.weights is None and not self.quiet:
             log.warning(
                 "no ResNet50 weights file given: deep features come from an %s (random initialisation, "
-                "seed %d), not from the study's fine-tuned network. Pass --weights FILE "
-                "(e.g. from `alnpredictor finetune`) for meaningful deep features.",
+                "seed %d), not from the study's fine-tuned network. Pass --weights imagenet (torchvision's "
+                "ImageNet weights) or --weights FILE (e.g. from `alnpredictor finetune`) for meaningful deep features.",
                 UNTRAINED,
                 UNTRAINED_SEED,
             )
         self.provenance = {
             "backbone": "torchvision resnet50, fc removed (global average pool, 2048)",
             "weights": description,
-            "weights_sha256": file_sha256(self.weights) if self.weights is not None else None,
+            "weights_sha256": file_sha256(path) if path is not None else None,
             "untrained": self.weights is None,
             "input_size": self.input_size,
             "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD},

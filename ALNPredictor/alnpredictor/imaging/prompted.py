@@ -24,7 +24,8 @@ and runs Slicer's grow-cut (:mod:`alnpredictor.imaging.growcut`) on a speckle-fi
   ellipse (ellipsoid) scaled by ``box_core`` (0.5); background is everything outside the box.
 * *Extra seed points* of a structure that has a line or a box, and *positive correction clicks*:
   foreground discs (spheres) of radius ``0.03 × the prompt's size`` (at least 1.5 voxels); a
-  positive click also frees a disc of ``0.25 ×`` the size around it from the background rule.
+  positive click beyond the background limit also frees a disc of ``0.25 ×`` the size around it
+  from the background rule.
   *Negative correction clicks*: background discs of the same radius. A correction re-segments
   with every other prompt unchanged.
 * *Post-processing:* each structure keeps the connected components of grow-cut's result that
@@ -452,7 +453,9 @@ def _structures(grid: VoxelGrid, prompts: Prompts, settings) -> list[_Structure]
             c = ras_lps(np.array(corr.point, float))
             prompt_indices(grid, np.array([corr.point], float), f"correction click of '{name}'")
             if corr.positive:
-                extra.append(_Disc(c, radius, max(_CORRECTION_FREE * size, radius), size))
+                # a click beyond the background limit frees its surroundings; inside it, nothing more
+                beyond = not any(bool(shape.inside(c[None])[0]) for shape in shapes)
+                extra.append(_Disc(c, radius, max(_CORRECTION_FREE * size, radius) if beyond else radius, size))
             else:
                 negative.append(_Disc(c, radius, radius, size))
         out.append(_Structure(name, shapes, extra, negative))

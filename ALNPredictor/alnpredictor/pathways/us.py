@@ -174,11 +174,9 @@ def feature_provenance(settings: USSettings) -> dict[str, Any]:
     from alnpredictor.features import deep
 
     params = radiomics_params(settings) if settings.radiomics else None
-    weights = Path(settings.weights) if settings.weights else None
-    if weights is not None and not weights.is_file():
-        raise InputError(f"weights file not found: {weights}; give the path of a ResNet50 .pt/.pth file")
+    weights, backbone = deep.resolve_weights(settings.weights or None)
     return {
-        "deep_backbone": f"weights file {weights.name}" if weights else deep.UNTRAINED,
+        "deep_backbone": backbone,
         "weights_sha256": deep.file_sha256(weights) if weights else None,
         "input_size": settings.input_size,
         "radiomics": settings.radiomics,
