@@ -137,3 +137,27 @@ def test_prompt_refusals_say_what_to_do():
     with pytest.raises(InputError, match="prefilter must be one of bilateral, gaussian, none"):
         GrowCutSettings(prefilter="median")
     assert VoxelGrid(image).flat_axes == [2]
+
+
+def test_front_end_helpers_line_roi_corrections():
+    """What the Slicer Logic calls: a markups line's two points, an ROI's centre/size/axes, point lists."""
+    from alnpredictor.imaging.prompts import box_from_roi, caliper_line, with_corrections
+
+    line = caliper_line([[-1.0, -2.0, 0.0], [-9.0, -2.5, 0.0]])
+    assert line == ((-1.0, -2.0, 0.0), (-9.0, -2.5, 0.0))
+    with pytest.raises(InputError, match="two points"):
+        caliper_line([[0, 0, 0]])
+    with pytest.raises(InputError, match="same point"):
+        caliper_line([[0, 0, 0], [0, 0, 0]])
+    assert box_from_roi([1, 2, 3], [10, 20, 0]) == ((-4.0, -8.0, 3.0), (6.0, 12.0, 3.0))
+    c = np.cos(np.pi / 4)
+    lo, hi = box_from_roi([0, 0, 0], [10, 10, 4], [[c, -c, 0], [c, c, 0], [0, 0, 1]])
+    assert np.allclose(hi, (10 * c, 10 * c, 2)) and np.allclose(lo, (-10 * c, -10 * c, -2))
+    with pytest.raises(InputError, match="at least two axes"):
+        box_from_roi([0, 0, 0], [10, 0, 0])
+    first = Prompts(lines={"tumor": [line]})
+    corrected = with_corrections(first, "tumor", positive=[[-5, -2, 0]], negative=[[-20, -2, 0], [-21, -2, 0]])
+    assert corrected.lines == first.lines and len(corrected.corrections) == 3
+    assert [c.positive for c in corrected.corrections] == [True, False, False]
+    again = with_corrections(corrected, "tumor", negative=[[-22, -2, 0]])
+    assert len(again.corrections) == 4 and first.corrections == ()

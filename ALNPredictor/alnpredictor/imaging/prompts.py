@@ -38,6 +38,9 @@ __all__ = [
     "SeedOutsideImageError",
     "UnsupportedPromptError",
     "prompt_indices",
+    "caliper_line",
+    "box_from_roi",
+    "with_corrections",
 ]
 
 #: A point (R, A, S) in millimetres.
@@ -205,3 +208,49 @@ def _correction(c) -> Correction:
     if isinstance(c, Sequence) and not isinstance(c, str) and len(c) in (2, 3):
         return Correction(*c)
     raise InputError(f"a correction click is (point R,A,S, structure, positive); got {c!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# what a front end builds prompts from (the Slicer Logic: markups line, ROI, point lists)
+# --------------------------------------------------------------------------------------------
+def caliper_line(points_ras) -> tuple[Point, Point]:
+    """The two end points (RAS mm) of a caliper line — e.g. a ``vtkMRMLMarkupsLineNode``'s two
+    control points (``GetNthControlPointPositionWorld(0/1)``); :class:`InputError` otherwise."""
+    arr = _points(points_ras, "a caliper line")
+    if len(arr) != 2:
+        raise InputError(f"a caliper line is two points (its end points across the lesion); got {len(arr)}")
+    if arr[0] == arr[1]:
+        raise InputError("the caliper line's two end points are the same point: draw it across the lesion")
+    return arr[0], arr[1]
+
+
+def box_from_roi(center_ras, size_mm, axes_ras=None) -> tuple[Point, Point]:
+    """Two opposite corners (RAS mm) of a box given as a Slicer ROI: ``center_ras`` (``GetCenterWorld``),
+    ``size_mm`` (``GetSizeWorld``, full side lengths) and optionally ``axes_ras``, the ROI's 3×3
+    orientation (columns = its axes in RAS, e.g. from ``GetObjectToWorldMatrix``). A rotated ROI
+    gives the axis-aligned box that holds it (prompts' boxes are axis-aligned in RAS). A side of
+    size 0 (an ROI drawn on one slice) is allowed: the segmenter extends it through slices."""
+    center = np.asarray(_points(center_ras, "the box's centre", single=True)[0])
+    try:
+        size = np.abs(np.asarray(size_mm, float).reshape(3))
+    except (TypeError, ValueError):
+        raise InputError(f"the box's size is three side lengths in mm; got {size_mm!r}") from None
+    if not np.all(np.isfinite(size)) or np.count_nonzero(size) < 2:
+        raise InputError(f"the box needs a size along at least two axes (mm); got {size_mm!r}")
+    axes = np.eye(3) if axes_ras is None else np.asarray(axes_ras, float).reshape(3, 3)
+    half = 0.5 * np.abs(axes) @ size  # half-extent along R, A, S of the rotated box
+    lo, hi = center - half, center + half
+    return tuple(float(v) for v in lo), tuple(float(v) for v in hi)
+
+
+def with_corrections(prompts: Prompts, structure: str, positive=(), negative=()) -> Prompts:
+    """The same prompts plus correction clicks for ``structure`` — positive points (this belongs to
+    it) and negative points (this does not), RAS mm, e.g. two markups point lists. Re-segmenting
+    with the result keeps every other prompt as it was."""
+    from dataclasses import replace
+
+    added = [Correction(p, structure, True) for p in _points(positive, "positive corrections", flat=True)]
+    added += [Correction(p, structure, False) for p in _points(negative, "negative corrections", flat=True)]
+    return replace(prompts, points=dict(prompts.points), lines=dict(prompts.lines), boxes=dict(prompts.boxes),
+                   corrections=(*prompts.corrections, *added))
+
