@@ -13,8 +13,11 @@ The seam (:class:`~alnpredictor.imaging.segmentation.Segmenter`, :class:`Segment
 and :func:`segment` are the earlier call shapes, kept as thin wrappers over grow-cut.
 
 **Grow-cut** (:class:`GrowCutSegmenter`, options in :class:`GrowCutSettings`) is Slicer's own
-filter (:mod:`alnpredictor.imaging.growcut`), so the Slicer panel and headless runs agree. What
-this module adds is what makes one click enough:
+filter (:mod:`alnpredictor.imaging.growcut`), so the Slicer panel and headless runs agree.
+Caliper lines, boxes, correction clicks and one click on a 2-D (ultrasound) frame are turned into
+seeds by the rules of :mod:`alnpredictor.imaging.prompted` (``docs/segmentation.md``); a click that
+does not determine the lesion raises :class:`ClickRefusedError`, whose message ends with what to
+do next (draw the caliper line). What this module adds for clicks on 3-D images:
 
 **Automatic background** when the user gives no background points: background and core seeds
 placed from the half-maximum edge around each click (:mod:`alnpredictor.imaging.background`
@@ -34,8 +37,7 @@ structure stays within its estimated extent plus the gap.
 background, see :mod:`alnpredictor.imaging.background`) or, with user-given background, a
 result filling more than ``max_fraction`` of the region searched (:class:`SegmentationLeakError`);
 an image that is not a 2-D or 3-D scalar image
-(:class:`~alnpredictor.imaging.io.ImageDimensionError`); a prompt grow-cut does not handle
-(caliper line, box, correction clicks: :class:`UnsupportedPromptError`); a bad setting
+(:class:`~alnpredictor.imaging.io.ImageDimensionError`); a bad setting
 (:class:`~alnpredictor.errors.InputError` from :class:`GrowCutSettings`).
 """
 
@@ -65,7 +67,13 @@ from alnpredictor.imaging.prompts import (
     UnsupportedPromptError,
     prompt_indices,
 )
-from alnpredictor.imaging.segmentation import Provenance, SegmentationLeakError, SegmentationResult, Segmenter
+from alnpredictor.imaging.segmentation import (
+    ClickRefusedError,
+    Provenance,
+    SegmentationLeakError,
+    SegmentationResult,
+    Segmenter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,7 @@ __all__ = [
     "get_segmenter",
     "SeedOutsideImageError",
     "SegmentationLeakError",
+    "ClickRefusedError",
     "UnsupportedPromptError",
     "ImageDimensionError",
     "segment_structures",
@@ -228,8 +237,9 @@ class GrowCutSegmenter:
     """Slicer's grow-cut (``vtkImageGrowCutSegment``) behind the segmenter seam.
 
     Handles seed points per structure and, optionally, background points; without background
-    points it places them itself (:mod:`alnpredictor.imaging.background`). Caliper lines, boxes
-    and correction clicks are refused (:class:`UnsupportedPromptError`).
+    points it places them itself (:mod:`alnpredictor.imaging.background`; on a 2-D frame the
+    click's scale is searched, :mod:`alnpredictor.imaging.prompted`). Caliper lines, boxes and
+    correction clicks: :mod:`alnpredictor.imaging.prompted`.
 
     ``GrowCutSegmenter(settings)``, or ``GrowCutSegmenter(**options)`` with
     :class:`GrowCutSettings` fields as options (over ``settings`` when both are given).
@@ -261,7 +271,7 @@ class GrowCutSegmenter:
         :param image: 3-D scalar image (or 2-D / single-slice ultrasound), LPS geometry.
         :param prompts: seed points per structure (RAS mm) and optional background points.
         :returns: :class:`SegmentationResult` with uint8 masks on the image grid and provenance.
-        :raises UnsupportedPromptError: lines, boxes or correction clicks in ``prompts``.
+        :raises ClickRefusedError: a click that does not determine the lesion (draw the caliper line).
         :raises SeedOutsideImageError: a seed (or background point) outside the image.
         :raises SegmentationLeakError: a seed not on a distinct structure, or a structure that
             fills the region searched.
