@@ -353,6 +353,70 @@ class ALNPredictorLogic(_LogicBase):
         parts = [f"{name} {_number(values.get('volume_ml'), '.2f')} ml" for name, values in structures.items()]
         return "Segmented: " + (", ".join(parts) if parts else "—")
 
+    def promptsFromMarkups(self, structure: str = "tumor", lineNode=None, roiNode=None, positiveNode=None,
+                           negativeNode=None):
+        """Segmentation prompts (``alnpredictor.imaging.prompts.Prompts``) from markups nodes: a
+        caliper line (``vtkMRMLMarkupsLineNode``: its two defined control points, world RAS), a box
+        (``vtkMRMLMarkupsROINode``: centre, size and orientation in world coordinates) and
+        correction clicks (point lists: positive = belongs to the structure, negative = does not)."""
+        from alnpredictor.imaging.prompts import Prompts, box_from_roi, caliper_line, with_corrections
+
+        lines, boxes = {}, {}
+        if lineNode is not None:
+            lines[structure] = [caliper_line(self.pointsFromMarkups(lineNode))]
+        if roiNode is not None:
+            center, size = [0.0] * 3, [0.0] * 3
+            roiNode.GetCenterWorld(center)
+            roiNode.GetSizeWorld(size)
+            matrix = slicer.util.arrayFromVTKMatrix(roiNode.GetObjectToWorldMatrix())[:3, :3]
+            axes = matrix / np.maximum(np.linalg.norm(matrix, axis=0), 1e-12)
+            boxes[structure] = [box_from_roi(center, size, axes)]
+        if not lines and not boxes:
+            raise ValueError("no prompt: draw a caliper line across the lesion (or an ROI box around it)")
+        prompts = Prompts(lines=lines, boxes=boxes)
+        positive, negative = self.pointsFromMarkups(positiveNode), self.pointsFromMarkups(negativeNode)
+        if len(positive) or len(negative):
+            prompts = with_corrections(prompts, structure, positive=positive, negative=negative)
+        return prompts
+
+    def segmentFromPrompts(self, volumeNode, structure: str = "tumor", lineNode=None, roiNode=None,
+                           positiveNode=None, negativeNode=None, segmentationNode=None, progress=None):
+        """Segment one structure from a caliper line and/or a box, with optional correction clicks
+        (:meth:`promptsFromMarkups`), through the segmenter seam (``get_segmenter("grow-cut")``); the
+        segment ``structure`` of ``segmentationNode`` (created if None) is replaced, other segments
+        keep their voxels. Works on MRI volumes (the line on one slice sets the in-plane scale) and
+        ultrasound frames.
+
+        :returns: (segmentationNode, summary with the engine, warnings and the prompt kinds used).
+        """
+        import SimpleITK as sitk
+
+        from alnpredictor.imaging.segment import get_segmenter
+        from alnpredictor.runtime import library_threads
+
+        report = _progress(progress)
+        prompts = self.promptsFromMarkups(structure, lineNode, roiNode, positiveNode, negativeNode)
+        report(0.0, "reading the image")
+        image = self.imageFromVolumeNode(volumeNode)
+        with _exclusive(report, 0.1):
+            report(0.1, f"segmenting {structure} from the " + " and ".join(sorted(prompts.kinds())))
+            with library_threads(1):
+                result = get_segmenter("grow-cut").segment(image, prompts)
+        report(0.9, "writing the segment")
+        report.commit()  # from here on the scene changes: no cancellation
+        if segmentationNode is None:
+            segmentationNode = self.newSegmentationNode(volumeNode)
+        kept = np.zeros(sitk.GetArrayViewFromImage(image).shape, bool)
+        for other in SEGMENT_NAMES:
+            if other != structure and segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(other):
+                kept |= self.arrayFromSegment(segmentationNode, other, volumeNode) > 0
+        arr = (sitk.GetArrayFromImage(result.masks[structure]) > 0) & ~kept
+        self.setSegmentFromArray(segmentationNode, structure, arr, volumeNode)
+        summary = {**result.summary(), **result.provenance.as_record(), "prompts": sorted(prompts.kinds()),
+                   "segmentation": segmentationNode.GetName()}
+        report(1.0, "done")
+        return segmentationNode, summary
+
     def propagateSegmentation(self, segmentationNode, referenceVolumeNode, movingVolumeNodes, register: bool = True,
                               progress=None, **options):
         """Copy the segments onto other volumes (T2, ADC), each on its own grid.
