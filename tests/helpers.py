@@ -24,16 +24,11 @@ def breast1_inputs(folder):
 
     from alnpredictor.config import shared_data
     from alnpredictor.imaging.io import read_volume
-    from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
     folder = Path(folder)
     cases = shared_data("pyradiomics-cases")
     ref = read_volume(cases / "breast1_image.nrrd")
-    rng = np.random.default_rng(1)
-    t2, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(0.8, 0.8, 3.0),
-                              rng=rng, inset_mm=2)
-    adc, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(1.4, 1.4, 3.0),
-                               rng=rng, inset_mm=2)
+    t2, adc = simulated_t2_adc(ref)
     case = folder / "breast1"
     case.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(ref, str(case / "T1C.nrrd"), True)
@@ -48,3 +43,37 @@ def breast1_inputs(folder):
                    "mask_tumor": "breast1/mask_tumor.nrrd", "mask_nodes": "breast1/mask_nodes.nrrd"}]).to_csv(
         manifest, index=False)
     return manifest
+
+
+def simulated_t2_adc(reference):
+    """T2-like and ADC-like sequences of the same examination as ``reference`` (contrast T1), each
+    with its own grid and a 2 mm / 2° patient motion (``rng`` seed 1): what the breast1 tests use."""
+    from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
+
+    rng = np.random.default_rng(1)
+    t2, _ = simulate_sequence(reference, random_rigid_motion(rng, image_center(reference), 2.0, 2.0),
+                              spacing=(0.8, 0.8, 3.0), rng=rng, inset_mm=2)
+    adc, _ = simulate_sequence(reference, random_rigid_motion(rng, image_center(reference), 2.0, 2.0),
+                               spacing=(1.4, 1.4, 3.0), rng=rng, inset_mm=2)
+    return t2, adc
+
+
+def train_feature_bundle(features, path, name="test nomogram") -> str:
+    """A nomogram (LASSO signature + age) saved at ``path``, trained on a cohort built around one
+    study's features: each feature varies log-normally between patients and metastasis follows two
+    of them (TT1C mean up, TT2 sphericity down)."""
+    import pandas as pd
+
+    from alnpredictor.models import save_bundle, train_model
+
+    rng = np.random.default_rng(0)
+    names = sorted(features)
+    base = np.array([features[n] for n in names], float)
+    rows = base * np.exp(rng.normal(0, 0.15, (80, len(names))))
+    table = pd.DataFrame(rows, columns=names)
+    signal = np.log(rows[:, names.index("TT1C_original_firstorder_Mean")] / base[names.index("TT1C_original_firstorder_Mean")])
+    signal -= np.log(rows[:, names.index("TT2_original_shape_Sphericity")] / base[names.index("TT2_original_shape_Sphericity")])
+    table["age"] = rng.integers(30, 80, len(table))
+    table["label"] = (signal * 12 - 0.02 * (table["age"] - 55) + rng.normal(0, 1, len(table)) > 0).astype(int)
+    model = train_model(table, "label", "nomogram", clinical=["age"], name=name, n_folds=5)
+    return str(save_bundle(model, path))

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from helpers import simulated_t2_adc, train_feature_bundle
 from pypdf import PdfReader
 
 from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.imaging.coords import ras_lps
 from alnpredictor.models import save_bundle, train_model
-from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
 PARAMS = "pyradiomics-baseline"  # original features only: keeps the test fast; the demo runs mri-yu2021
 
@@ -30,32 +30,13 @@ def study(logic, breast1_image, breast1_label):
     label = sitk.ReadImage(str(breast1_label))
     centre = np.argwhere(sitk.GetArrayFromImage(label) > 0)[:, ::-1].mean(axis=0)
     seed = ras_lps(np.array(label.TransformContinuousIndexToPhysicalPoint(centre.tolist())))
-    ref = logic.imageFromVolumeNode(t1c)
-    rng = np.random.default_rng(1)
-    t2, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(0.8, 0.8, 3.0),
-                              rng=rng, inset_mm=2)
-    adc, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(1.4, 1.4, 3.0),
-                               rng=rng, inset_mm=2)
+    t2, adc = simulated_t2_adc(logic.imageFromVolumeNode(t1c))
     return {"T1C": t1c, "T2": logic.volumeNodeFromImage(t2, "T2"), "ADC": logic.volumeNodeFromImage(adc, "ADC"),
             "seeds": logic.newPointList("tumor seeds", [seed])}
 
 
-def _train_bundle(features: dict, path) -> str:
-    """A nomogram (LASSO signature + age) trained on a cohort built around this study's features:
-    each feature varies log-normally between patients and metastasis follows two of them."""
-    rng = np.random.default_rng(0)
-    names = sorted(features)
-    base = np.array([features[n] for n in names], float)
-    rows = base * np.exp(rng.normal(0, 0.15, (80, len(names))))
-    table = pd.DataFrame(rows, columns=names)
-    signal = np.log(rows[:, names.index("TT1C_original_firstorder_Mean")] / base[names.index("TT1C_original_firstorder_Mean")])
-    signal -= np.log(rows[:, names.index("TT2_original_shape_Sphericity")] / base[names.index("TT2_original_shape_Sphericity")])
-    table["age"] = rng.integers(30, 80, len(table))
-    table["label"] = (signal * 12 - 0.02 * (table["age"] - 55) + rng.normal(0, 1, len(table)) > 0).astype(int)
-    model = train_model(table, "label", "nomogram", clinical=["age"], name="test nomogram", n_folds=5)
-    return str(save_bundle(model, path))
 
-
+@pytest.mark.slow
 def test_segment_then_predict_then_report(logic, slicer_scene, study, tmp_path):
     import slicer
 
@@ -73,7 +54,7 @@ def test_segment_then_predict_then_report(logic, slicer_scene, study, tmp_path):
     propagated = [n for n in slicer.util.getNodesByClass("vtkMRMLSegmentationNode", slicer_scene) if "→" in n.GetName()]
     assert len(propagated) == 2
 
-    bundle = _train_bundle(features, tmp_path / "test.alnmodel")
+    bundle = train_feature_bundle(features, tmp_path / "test.alnmodel")
     model = logic.loadModel(bundle)
     assert [f["name"] for f in logic.clinicalFields(model)] == ["age"]
 
@@ -138,6 +119,7 @@ def test_segment_then_predict_then_report(logic, slicer_scene, study, tmp_path):
     assert "PAT-0042 <i>x</i>" in text  # shown, escaped (printed literally)
 
 
+@pytest.mark.slow
 def test_model_for_other_features_is_refused(logic, study, tmp_path):
     seg, _ = logic.segmentFromSeeds(study["T1C"], study["seeds"])
     table = pd.DataFrame({"LT1C_original_firstorder_Mean": np.r_[np.zeros(20), np.ones(20)] + np.random.default_rng(0).normal(0, 1, 40),

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import simulated_t2_adc
 
 from alnpredictor.imaging.coords import ijk_to_ras_matrix, ras_lps
 from alnpredictor.imaging.io import ImageDimensionError, read_volume
-from alnpredictor.synthetic.motion import image_center, random_rigid_motion, simulate_sequence
 
 BUSI_FRAME = "busi-dev/images/busi_benign_008.png"
 
@@ -140,12 +140,7 @@ def breast1_study(logic, breast1_image, breast1_label):
     label = sitk.ReadImage(str(breast1_label))
     centre = np.argwhere(sitk.GetArrayFromImage(label) > 0)[:, ::-1].mean(axis=0)
     seed = ras_lps(np.array(label.TransformContinuousIndexToPhysicalPoint(centre.tolist())))
-    ref = logic.imageFromVolumeNode(t1c)
-    rng = np.random.default_rng(1)
-    t2, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(0.8, 0.8, 3.0),
-                              rng=rng, inset_mm=2)
-    adc, _ = simulate_sequence(ref, random_rigid_motion(rng, image_center(ref), 2.0, 2.0), spacing=(1.4, 1.4, 3.0),
-                               rng=rng, inset_mm=2)
+    t2, adc = simulated_t2_adc(logic.imageFromVolumeNode(t1c))
     seg = logic.loadLabelAsSegmentation(str(breast1_label), t1c)
     return {"T1C": t1c, "T2": logic.volumeNodeFromImage(t2, "T2"), "ADC": logic.volumeNodeFromImage(adc, "ADC"),
             "seg": seg, "seed": seed}
@@ -242,6 +237,7 @@ def test_cancelled_predict_leaves_no_table_and_no_segmentation(logic, slicer_sce
 
 
 # -- defect 12: the N4 warm-up -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_n4_warmup_fills_the_cache_as_the_pathway_would_and_stops(logic, tmp_path):
     from alnpredictor.imaging.preprocess import n4_correct
     from alnpredictor.runtime import library_threads

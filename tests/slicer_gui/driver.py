@@ -199,21 +199,9 @@ def train_mri_bundle(features: dict, path) -> str:
     """A nomogram (LASSO signature + age) trained on a cohort built around one study's features (as
     tests/test_logic_end_to_end.py does): each feature varies log-normally between patients and
     metastasis follows two of them."""
-    import pandas as pd
+    from helpers import train_feature_bundle
 
-    from alnpredictor.models import save_bundle, train_model
-
-    rng = np.random.default_rng(0)
-    names = sorted(features)
-    base = np.array([features[n] for n in names], float)
-    rows = base * np.exp(rng.normal(0, 0.15, (80, len(names))))
-    table = pd.DataFrame(rows, columns=names)
-    signal = np.log(rows[:, names.index("TT1C_original_firstorder_Mean")] / base[names.index("TT1C_original_firstorder_Mean")])
-    signal -= np.log(rows[:, names.index("TT2_original_shape_Sphericity")] / base[names.index("TT2_original_shape_Sphericity")])
-    table["age"] = rng.integers(30, 80, len(table))
-    table["label"] = (signal * 12 - 0.02 * (table["age"] - 55) + rng.normal(0, 1, len(table)) > 0).astype(int)
-    model = train_model(table, "label", "nomogram", clinical=["age"], name="harness nomogram", n_folds=5)
-    return str(save_bundle(model, path))
+    return train_feature_bundle(features, path, "harness nomogram")
 
 
 def train_us_bundle(path, n_cases: int = 40):

@@ -298,6 +298,12 @@ def _fill_and_keep(mask: np.ndarray, anchors: np.ndarray, spacing_xyz: np.ndarra
     mask = np.isin(lab, ids[ids > 0])
     if not np.any(mask):
         return mask
+    return fill_holes(mask, spacing_xyz)
+
+
+def fill_holes(mask: np.ndarray, spacing_xyz) -> np.ndarray:
+    """Holes filled in 3-D and then slice by slice across the thickest axis: holes that open through
+    thick slices (and every hole of a single-slice ultrasound frame) are not closed in 3-D."""
     if min(mask.shape) > 1:
         mask = ndimage.binary_fill_holes(mask)
     spacing_zyx = np.asarray(spacing_xyz)[::-1]

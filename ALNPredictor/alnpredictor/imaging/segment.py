@@ -59,6 +59,7 @@ from alnpredictor.imaging.background import AutoBackground
 from alnpredictor.imaging.coords import VoxelGrid, ras_lps
 from alnpredictor.imaging.growcut import engine_version, grow_cut, grow_cut_box
 from alnpredictor.imaging.io import ImageDimensionError, ensure_3d_scalar
+from alnpredictor.imaging.prompted import fill_holes as fill_holes_3d_and_slices
 from alnpredictor.imaging.prompted import segment_click_2d, segment_prompted
 from alnpredictor.imaging.prompts import (
     Correction,
@@ -501,16 +502,7 @@ def _postprocess(raw: np.ndarray, seeds_xyz: np.ndarray, spacing_xyz: np.ndarray
         return raw
     mask = _seed_components(raw, seeds)
     if fill_holes and np.any(mask):
-        if min(mask.shape) > 1:
-            mask = ndimage.binary_fill_holes(mask)
-        # Slice-wise filling too, across the thickest axis: holes that open through thick slices
-        # (and every hole of a single-slice ultrasound image) are not closed in 3-D.
-        spacing_zyx = np.asarray(spacing_xyz)[::-1]
-        axis = int(np.argmax(np.where(np.array(mask.shape) == 1, np.inf, spacing_zyx)))
-        for i in range(mask.shape[axis]):
-            index = [slice(None)] * 3
-            index[axis] = i
-            mask[tuple(index)] = ndimage.binary_fill_holes(mask[tuple(index)])
+        mask = fill_holes_3d_and_slices(mask, spacing_xyz)
     if smoothing_mm > 0 and np.any(mask):
         spacing_zyx = np.asarray(spacing_xyz)[::-1]
         sigma_vox = [0.0 if n == 1 else smoothing_mm / s for n, s in zip(mask.shape, spacing_zyx)]
