@@ -40,6 +40,7 @@ def two_epoch_run(tmp_path_factory, crops):
     return d, res
 
 
+@pytest.mark.slow
 def test_weights_round_trip(two_epoch_run, cohort):
     d, res = two_epoch_run
     out = d / "ft.pt"
@@ -58,6 +59,7 @@ def test_weights_round_trip(two_epoch_run, cohort):
     assert ext.provenance["weights_sha256"] == meta["weights_sha256"]
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, crops, two_epoch_run):
     d, full = two_epoch_run
     finetune.finetune(

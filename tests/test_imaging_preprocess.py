@@ -34,6 +34,7 @@ def biased():
     return out, field, body, lesion
 
 
+@pytest.mark.slow
 def test_n4_recovers_the_bias_field(biased):
     image, field, body, _ = biased
     corrected, estimated = n4_correct(image, return_field=True)

@@ -80,6 +80,7 @@ def test_cv_lasso_follows_glmnet_conventions():
     assert res2["coefficients"][0] == pytest.approx(res["coefficients"][0] / 10, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_lasso_recipe_on_real_evc1_with_icc_keep_list(shared_dir):
     d = shared_dir / "data" / "us-dlr-evc1"
     table = pd.read_csv(d / "EVC1.csv")

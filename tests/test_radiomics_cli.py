@@ -51,6 +51,7 @@ def test_case_dir_equals_extract_case(case_dir, tmp_path):
     assert set(diag["block"]) == {"TT1C", "TT2", "TADC", "LT1C", "LT2", "LADC"}
 
 
+@pytest.mark.slow
 def test_manifest_with_a_failing_case_and_a_nan_block(case_dir, tmp_path):
     folder, study, params = case_dir
     empty = study.masks[("L", "ADC")] * 0

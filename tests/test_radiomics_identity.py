@@ -122,6 +122,7 @@ def test_baseline_parameter_file_reproduces_pyradiomics_published_values(cases_d
     assert_identical(ours, plain(image, mask, "pyradiomics-baseline")[0], case)
 
 
+@pytest.mark.slow
 def test_synthetic_study_every_value_of_every_roi_and_sequence_identical(study):
     ours = extract_case(study.images, study.masks, "mri-yu2021", workers=2, diagnostics="full")
     assert len(ours.features) == 6 * 851
