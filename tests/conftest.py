@@ -70,4 +70,10 @@ def logic(slicer_scene):
 
 
 # GUI harness (tests/slicer_gui): the per-release Slicer session fixtures of tests/test_widget_*.py.
-from slicer_gui.fixtures import old_slicer_session, slicer_release, slicer_session  # noqa: E402,F401
+from slicer_gui.fixtures import (  # noqa: E402,F401
+    old_slicer_session,
+    slicer_release,
+    slicer_session,
+    slicer_tmp,
+    study_files,
+)

@@ -6,20 +6,7 @@ images (breast1 MRI, a BUSI ultrasound frame), through the module's own slots.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from slicer_gui import driver
-
-
-@pytest.fixture(scope="module")
-def study_files(tmp_path_factory, breast1_image):
-    """breast1 as contrast T1 + simulated T2 / ADC (files the user loads)."""
-    return driver.write_simulated_mri(tmp_path_factory.mktemp("mri-study"), breast1_image)
-
-
-@pytest.fixture(scope="module")
-def slicer_tmp(tmp_path_factory):
-    """One slicer.app.temporaryPath for the module's sessions: the N4 cache is computed once."""
-    return tmp_path_factory.mktemp("slicer-tmp")
 
 
 def _open(session, slicer_tmp):

@@ -74,14 +74,8 @@ def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame,
     assert probability is not None and 0.0 <= probability <= 1.0, ui.probabilityLabel.text
     assert "metastasis" in ui.classLabel.text
 
-    report_dir = tmp_path / "report"
-    driver.browse(s, ui.reportDirLineEdit, report_dir)
-    assert s.user_click(ui.exportButton), "Export cannot be clicked after Predict"
-    assert s.wait_until(lambda: any("Report written" in t for t in s.dialogs.texts()) or s.dialogs.errors(),
-                        timeout=300)
-    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
-    assert {p.suffix for p in report_dir.rglob("*")} >= {".pdf", ".json"}
-    s.assert_clean("ultrasound Export")
+    written = driver.export_report(s, ui, tmp_path / "report", "ultrasound Export")
+    assert {p.suffix for p in written} >= {".pdf", ".json"}
 
 
 def test_ultrasound_predict_from_the_panel_on_a_grey_frame(slicer_session, us_bundle, tmp_path):

@@ -225,3 +225,15 @@ def train_us_bundle(path, n_cases: int = 40):
         rows.append({**us.run_case(image, settings, mask=mask).features, **case.clinical, "label": case.label})
     model = us_model.train_us_model(pd.DataFrame(rows), provenance=settings, n_folds=5)
     return str(save_bundle(model, path)), cases[0]
+
+
+def export_report(s, ui, report_dir, what: str = "Export") -> list:
+    """Choose ``report_dir`` and click Export as the user does; waits for "Report written", checks that
+    no error was shown and the console stayed clean. Returns the files written under ``report_dir``."""
+    browse(s, ui.reportDirLineEdit, report_dir)
+    assert s.user_click(ui.exportButton), "Export cannot be clicked after Predict"
+    assert s.wait_until(lambda: any("Report written" in t for t in s.dialogs.texts()) or s.dialogs.errors(),
+                        timeout=300)
+    assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
+    s.assert_clean(what)
+    return list(report_dir.rglob("*"))

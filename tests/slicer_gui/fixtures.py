@@ -33,3 +33,17 @@ def old_slicer_session(request, tmp_path, shared_dir):
 
     with SlicerSession(request.param, tmp_path / "slicer", shared=shared_dir) as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+def study_files(tmp_path_factory, breast1_image):
+    """breast1 as contrast T1 + simulated T2 / ADC (files the user loads), once per test module."""
+    from slicer_gui import driver
+
+    return driver.write_simulated_mri(tmp_path_factory.mktemp("mri-study"), breast1_image)
+
+
+@pytest.fixture(scope="module")
+def slicer_tmp(tmp_path_factory):
+    """One slicer.app.temporaryPath for a test module's sessions: the N4 cache is computed once."""
+    return tmp_path_factory.mktemp("slicer-tmp")
