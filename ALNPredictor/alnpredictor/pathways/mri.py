@@ -32,7 +32,7 @@ import SimpleITK as sitk
 from alnpredictor import study
 from alnpredictor.errors import InputError
 from alnpredictor.runtime import library_threads
-from alnpredictor.settings import MRISettings
+from alnpredictor.settings import MRISettings, as_record
 
 Points = Sequence[Sequence[float]]
 Progress = Callable[[float, str], None]
@@ -164,7 +164,7 @@ def run_case(
     _report(progress, 0.35, f"N4 and {len(used)} PyRadiomics extractions")
     feats = _extract(images, used, settings) if used else None
     features, diagnostics, provenance = _rows(feats, settings, errors)
-    provenance["settings"] = _settings_record(settings)
+    provenance["settings"] = as_record(settings)
     _report(progress, 0.85, "features extracted")
     return MRICaseResult(features, used, quality, provenance, errors, diagnostics, time.perf_counter() - t0)
 
@@ -207,12 +207,6 @@ def _rows(feats, settings: MRISettings, errors: dict[str, str]):
             errors.setdefault(block, "no mask for this ROI and sequence")
     provenance = dict(feats.provenance) if feats is not None else dict(load_params(settings.params).provenance())
     return features, (feats.diagnostics if feats is not None else {}), provenance
-
-
-def _settings_record(settings: MRISettings) -> dict[str, Any]:
-    from alnpredictor.settings import as_record
-
-    return as_record(settings)
 
 
 def read_case(case: Mapping[str, Any], settings: MRISettings) -> dict[str, Any]:
