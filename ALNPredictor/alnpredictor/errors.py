@@ -42,3 +42,8 @@ class ModelBundleError(ALNPredictorError):
 
 class ClinicalDataError(InputError):
     """A clinical value is missing or out of range."""
+
+
+class OutputError(ALNPredictorError):
+    """An output file could not be written whole (full disk, read-only folder, a link or folder in
+    the way); nothing partial was left (see :mod:`alnpredictor.outputs`)."""
