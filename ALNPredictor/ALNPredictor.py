@@ -110,7 +110,7 @@ def parameterNodeClass():
     ``smoothingMm`` — ctkSliderWidget needs a bounded float (``WithinRange``,
     QDoubleSpinBoxCtkSliderWidgetToFloatIntConnector); ``modelPath``/``reportDir`` — ctkPathLineEdit
     binds ``pathlib.Path`` (ctkPathLineEditToPathConnector; unset is ``Path(".")``); volumes —
-    qMRMLNodeComboBox; ``register``/``includeIdentifiers`` — QCheckBox. The seed lists have no
+    qMRMLNodeComboBox, as are the tumor's caliper line and box (markups line / ROI nodes); ``register``/``includeIdentifiers`` — QCheckBox. The seed lists have no
     connector (bound by hand, see ``SEED_WIDGETS``).
     """
     global _PARAMETER_NODE_CLASS
@@ -134,6 +134,8 @@ def parameterNodeClass():
             tumorSeeds: slicer.vtkMRMLMarkupsFiducialNode
             nodeSeeds: slicer.vtkMRMLMarkupsFiducialNode
             backgroundSeeds: slicer.vtkMRMLMarkupsFiducialNode
+            tumorLine: slicer.vtkMRMLMarkupsLineNode
+            tumorBox: slicer.vtkMRMLMarkupsROINode
             segmentation: slicer.vtkMRMLSegmentationNode
             t2Segmentation: slicer.vtkMRMLSegmentationNode
             adcSegmentation: slicer.vtkMRMLSegmentationNode
@@ -252,6 +254,8 @@ if IN_SLICER_APP and SUPPORTED:
             self._selectSegmentEditorNode()
             self.ui.n4Button.connect("clicked(bool)", self.onN4Button)
             self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
+            self.ui.drawLineButton.connect("clicked(bool)", self.onDrawLine)
+            self.ui.drawBoxButton.connect("clicked(bool)", self.onDrawBox)
             self.ui.propagateButton.connect("clicked(bool)", self.onPropagate)
             self.ui.predictButton.connect("clicked(bool)", self.onPredict)
             self.ui.exportButton.connect("clicked(bool)", self.onExport)
@@ -432,6 +436,10 @@ if IN_SLICER_APP and SUPPORTED:
                 self.ui.progressBar.setFormat(f"{what} cancelled")
                 return None
             except Exception as exc:  # the core's message is what the user needs to read
+                if getattr(exc, "next_action", None) == "caliper":  # ClickRefusedError: guide, not an error
+                    self.ui.progressBar.setFormat(f"{what}: draw the caliper line")
+                    self._askForCaliper(str(exc))
+                    return None
                 logging.exception("ALNPredictor: %s failed", what)
                 self.ui.progressBar.setFormat(f"{what} failed")
                 slicer.util.errorDisplay(f"{what} failed:\n{exc}")
@@ -511,20 +519,54 @@ if IN_SLICER_APP and SUPPORTED:
             return os.path.join(slicer.app.temporaryPath, "ALNPredictor", "n4-cache")
 
         # -- buttons ---------------------------------------------------------------------------------
-        def onSegment(self) -> None:
+        def onSegment(self) -> bool:
+            """The tumor from its caliper line / box (seeds as corrections) or from one click, the nodes
+            from their seeds (Logic.segment); a refused click switches to the caliper line."""
             p = self._parameterNode
             if p is None or not self._ensureDependencies():
-                return
+                return False
             mri = p.pathway == "MRI"
-            result = self._run("Segmentation", self.logic.segmentFromSeeds, self._reference(), p.tumorSeeds,
+            result = self._run("Segmentation", self.logic.segment, self._reference(), p.tumorSeeds,
                                p.nodeSeeds if mri else None, p.backgroundSeeds, p.segmentation,
+                               tumorLineNode=p.tumorLine, tumorBoxNode=p.tumorBox,
                                pathway=PATHWAY_CODES[p.pathway], progress=self._progress,
                                smoothing_mm=float(p.smoothingMm))
-            if result:
-                segmentation, summary = result
-                p.segmentation = segmentation
-                segmentation.CreateClosedSurfaceRepresentation()
-                self.ui.registrationQualityLabel.text = self.logic.segmentationSummary(summary)
+            if not result:
+                return False
+            segmentation, summary = result
+            p.segmentation = segmentation
+            segmentation.CreateClosedSurfaceRepresentation()
+            self.ui.registrationQualityLabel.text = self.logic.segmentationSummary(summary)
+            warnings = (summary.get("tumor") or {}).get("warnings") or summary.get("warnings") or []
+            self.ui.promptHintLabel.text = "Check the outline: " + "; ".join(map(str, warnings)) if warnings else ""
+            return True
+
+        def onDrawLine(self) -> None:
+            """Draw (or redraw) the tumor's caliper line: the slice views go into place mode for it."""
+            p = self._parameterNode
+            if p is not None:
+                p.tumorLine = self.logic.startPlacing("vtkMRMLMarkupsLineNode", p.tumorLine, "tumor caliper")
+                self.ui.promptHintLabel.text = ("Click the two ends of the lesion's long axis in a slice view, then "
+                                                "press Segment.")
+
+        def onDrawBox(self) -> None:
+            """Draw (or redraw) a box around the tumor."""
+            p = self._parameterNode
+            if p is not None:
+                p.tumorBox = self.logic.startPlacing("vtkMRMLMarkupsROINode", p.tumorBox, "tumor box")
+                self.ui.promptHintLabel.text = "Drag a box around the lesion in a slice view, then press Segment."
+
+        def _askForCaliper(self, message: str) -> None:
+            """A click was refused: say why and what to do, and put the views in place mode for the
+            tumor's caliper line (a new one unless an undrawn line is already chosen)."""
+            p = self._parameterNode
+            if p is None:
+                return
+            self.ui.segmentCollapsibleButton.collapsed = False
+            line = p.tumorLine if p.tumorLine and p.tumorLine.GetNumberOfDefinedControlPoints() == 0 else None
+            p.tumorLine = self.logic.startPlacing("vtkMRMLMarkupsLineNode", line, "tumor caliper")
+            self.ui.promptHintLabel.text = (f"{message}\nClick the two ends of the lesion's long axis in a slice "
+                                            "view, then press Segment (the click stays as a correction).")
 
         def onPropagate(self) -> None:
             p = self._parameterNode
@@ -612,6 +654,9 @@ if IN_SLICER_APP and SUPPORTED:
                                    tableNode=p.results, propagatedNodes=propagated, register=bool(p.register),
                                    cacheDir=self._cacheDir())
             else:
+                drawn = [n for n in (p.tumorLine, p.tumorBox) if n and n.GetNumberOfDefinedControlPoints()]
+                if drawn and not self.logic.hasSegment(p.segmentation, "tumor", p.usVolume) and not self.onSegment():
+                    return  # the lesion comes from the drawn line / box, as Segment makes it
                 result = self._run("Prediction", self.logic.predictUltrasound, p.usVolume, p.tumorSeeds,
                                    p.modelPath, self._clinicalValues(), segmentationNode=p.segmentation,
                                    tableNode=p.results, progress=self._progress)

@@ -68,3 +68,35 @@ def test_an_mri_bundle_is_refused_for_ultrasound(logic, tmp_path):
     bundle = save_bundle(train_model(table, "label", "lasso-logistic", n_folds=5), tmp_path / "mri.alnmodel")
     with pytest.raises(InputError, match="MRI"):
         logic.loadModel(str(bundle), "us")
+
+
+def test_deep_weights_follow_the_model_and_default_to_imagenet(logic, cohort_and_bundle, tmp_path):
+    """The panel's ResNet50 weights (Logic.ultrasoundSettings with weights=None): torchvision's named
+    weights when the model was trained on them, ImageNet when the model does not record its backbone,
+    nothing (the untrained backbone it was trained on) otherwise — and a weights file named by the model
+    is found next to the bundle."""
+    import copy
+
+    from ALNPredictorLib.logic import PANEL_DEFAULT_WEIGHTS
+
+    _, bundle, folder = cohort_and_bundle
+    model = logic.loadModel(str(bundle), "us")
+    assert any(f.startswith("DL_") for f in model.features)
+    assert logic.ultrasoundSettings(model, str(bundle)).weights is None  # trained on the untrained backbone
+
+    def with_backbone(record):
+        other = copy.deepcopy(model)
+        details = other.spec.setdefault("details", {})
+        if record is None:
+            details.pop(us.DETAILS_KEY, None)
+        else:
+            details[us.DETAILS_KEY] = {**details.get(us.DETAILS_KEY, {}), **record}
+        return other
+
+    imagenet = with_backbone({"deep_backbone": "torchvision ResNet50_Weights.IMAGENET1K_V1", "weights_sha256": "x"})
+    assert logic.ultrasoundSettings(imagenet, str(bundle)).weights == "imagenet1k_v1"
+    assert logic.ultrasoundSettings(with_backbone(None), str(bundle)).weights == PANEL_DEFAULT_WEIGHTS == "imagenet"
+    (folder / "finetuned.pt").write_bytes(b"not read here")
+    filed = with_backbone({"deep_backbone": "weights file finetuned.pt", "weights_sha256": "y"})
+    assert logic.ultrasoundSettings(filed, str(bundle)).weights == str(folder / "finetuned.pt")
+    assert logic.ultrasoundSettings(filed, str(bundle), weights="imagenet").weights == "imagenet"  # the user's choice

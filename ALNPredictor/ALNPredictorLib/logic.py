@@ -37,6 +37,11 @@ SEGMENT_NAMES = study.structure_names()
 SEGMENT_EDITOR_SINGLETON_TAG = "ALNPredictor"
 #: Pathway codes of the panel's choices.
 PATHWAY_CODES = {"MRI": "mri", "Ultrasound": "us"}
+#: ResNet50 weights the panel uses for a model that does not record its backbone: torchvision's ImageNet
+#: weights, downloaded once into torch's verified cache (``alnpredictor.features.deep.resolve_weights``).
+PANEL_DEFAULT_WEIGHTS = "imagenet"
+#: How the deep-feature provenance names torchvision's weights (``deep.resolve_weights``).
+TORCHVISION_WEIGHTS = "torchvision ResNet50_Weights."
 
 #: One computation at a time in this process: the pathways pin the library thread count (ITK, BLAS)
 #: process-wide for the duration of a step (``alnpredictor.runtime.library_threads``), so the
@@ -170,6 +175,14 @@ class ALNPredictorLogic(_LogicBase):
                              "segment it first (Segment button) or rename the segment")
         arr = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segment_id, referenceVolumeNode)
         return (np.asarray(arr) > 0).astype(np.uint8)
+
+    def hasSegment(self, segmentationNode, segmentName: str, referenceVolumeNode) -> bool:
+        """Whether ``segmentationNode`` has a non-empty segment ``segmentName`` on the volume's grid."""
+        if segmentationNode is None or referenceVolumeNode is None:
+            return False
+        if not segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(segmentName):
+            return False
+        return bool(self.arrayFromSegment(segmentationNode, segmentName, referenceVolumeNode).any())
 
     def maskImageFromSegment(self, segmentationNode, segmentName: str, referenceVolumeNode):
         """SimpleITK mask of a segment on the reference volume's geometry."""
@@ -346,6 +359,68 @@ class ALNPredictorLogic(_LogicBase):
         summary["segmentation"] = segmentationNode.GetName()
         report(1.0, "done")
         return segmentationNode, summary
+
+    def segment(self, volumeNode, tumorSeedsNode=None, nodeSeedsNode=None, backgroundSeedsNode=None,
+                segmentationNode=None, tumorLineNode=None, tumorBoxNode=None, pathway: str = "mri", progress=None,
+                **options):
+        """What the panel's Segment does: the tumor from its caliper line and/or box when one is drawn
+        (:meth:`segmentFromPrompts`; tumor seeds then are positive corrections, background seeds
+        negative ones), otherwise grown from the seeds (:meth:`segmentFromSeeds`); the nodes (MRI)
+        always from their seeds. A line or box that is chosen but not drawn yet is an error that says
+        so (never a silent fall-back to the click).
+
+        :raises ClickRefusedError: one click did not determine the tumor (``next_action`` "caliper").
+        :returns: (segmentationNode, summary).
+        """
+        drawn = {}
+        for what, node in (("caliper line", tumorLineNode), ("box", tumorBoxNode)):
+            if node is None:
+                continue
+            if node.GetNumberOfDefinedControlPoints() == 0:
+                raise ValueError(f"the tumor {what} '{node.GetName()}' is not drawn yet: click Draw and "
+                                 + ("click the two ends of the lesion's long axis" if what == "caliper line"
+                                    else "drag a box around the lesion") + " in a slice view, or choose None")
+            drawn[what] = node
+        if not drawn:
+            return self.segmentFromSeeds(volumeNode, tumorSeedsNode, nodeSeedsNode, backgroundSeedsNode,
+                                         segmentationNode, pathway=pathway, progress=progress, **options)
+        segmentationNode, summary = self.segmentFromPrompts(
+            volumeNode, "tumor", drawn.get("caliper line"), drawn.get("box"), tumorSeedsNode, backgroundSeedsNode,
+            segmentationNode, progress=progress)
+        summary = {"structures": {"tumor": self._segmentVolume(segmentationNode, "tumor", volumeNode)},
+                   "tumor": summary}
+        if pathway != "us" and len(self.pointsFromMarkups(nodeSeedsNode)):
+            segmentationNode, nodes = self.segmentFromSeeds(volumeNode, None, nodeSeedsNode, backgroundSeedsNode,
+                                                            segmentationNode, pathway=pathway, progress=progress,
+                                                            **options)
+            summary["structures"].update(nodes.get("structures") or {})
+            summary["nodes"] = nodes
+        return segmentationNode, summary
+
+    def _segmentVolume(self, segmentationNode, segmentName: str, volumeNode) -> dict:
+        """Voxel count and volume (mL) of one segment on the volume's grid."""
+        voxels = int((self.arrayFromSegment(segmentationNode, segmentName, volumeNode) > 0).sum())
+        return {"voxels": voxels, "volume_ml": voxels * float(np.prod(volumeNode.GetSpacing())) / 1000.0}
+
+    def startPlacing(self, className: str, markupsNode=None, name: str = "tumor caliper"):
+        """Put the slice views in place mode for a markups node of ``className`` (a caliper line or an ROI
+        box): the given node is emptied to be drawn again, or a new one is created. What the Markups
+        module's place button does, through the application's selection and interaction nodes.
+
+        :returns: the node being drawn."""
+        scene = slicer.mrmlScene
+        if markupsNode is None or not markupsNode.IsA(className):
+            markupsNode = scene.AddNewNodeByClass(className, scene.GenerateUniqueName(name))
+            markupsNode.CreateDefaultDisplayNodes()
+        else:
+            markupsNode.RemoveAllControlPoints()
+        appLogic = slicer.app.applicationLogic()
+        selectionNode, interactionNode = appLogic.GetSelectionNode(), appLogic.GetInteractionNode()
+        selectionNode.SetReferenceActivePlaceNodeClassName(className)
+        selectionNode.SetActivePlaceNodeID(markupsNode.GetID())
+        interactionNode.SetPlaceModePersistence(0)
+        interactionNode.SetCurrentInteractionMode(interactionNode.Place)
+        return markupsNode
 
     def segmentationSummary(self, summary: dict) -> str:
         """One line for the panel: the volume of each segmented structure."""
@@ -738,8 +813,9 @@ class ALNPredictorLogic(_LogicBase):
     def ultrasoundSettings(self, model, modelPath: str, weights: str | None = None, radiomics: bool | None = None):
         """The ultrasound settings that reproduce the model's features: PyRadiomics texture on exactly
         when the model uses texture features (``radiomics=None``), and the ResNet50 weights file the
-        model was trained with (``weights=None``: a file of that name next to the bundle, or inside it,
-        when the model was trained with one)."""
+        model was trained with (``weights=None``: torchvision's named weights when the model records
+        them, a file of that name next to the bundle or inside it when it was trained with a file, and
+        :data:`PANEL_DEFAULT_WEIGHTS` for a model that does not record its backbone)."""
         from pathlib import Path
 
         from alnpredictor.pathways import us
@@ -750,7 +826,11 @@ class ALNPredictorLogic(_LogicBase):
         if weights is None:
             trained = us.trained_inputs(model)
             backbone = str(trained.get("deep_backbone") or "")
-            if trained.get("weights_sha256") and backbone.startswith("weights file "):
+            if backbone.startswith(TORCHVISION_WEIGHTS):  # torchvision's, through torch's verified cache
+                weights = backbone[len(TORCHVISION_WEIGHTS):].lower()
+            elif not trained and any(f.startswith("DL_") for f in model.features):
+                weights = PANEL_DEFAULT_WEIGHTS  # a model trained elsewhere does not say: ImageNet
+            elif trained.get("weights_sha256") and backbone.startswith("weights file "):
                 name = backbone[len("weights file "):]
                 bundle = Path(modelPath)
                 for candidate in (bundle / name, bundle.parent / name):
