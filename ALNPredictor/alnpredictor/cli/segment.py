@@ -28,20 +28,44 @@ Each mask is written on its image's grid; ``DIR/summary.csv`` has one line per r
 (``ok``, ``warning``, ``refused`` — a click that did not determine the lesion — or ``failed``),
 the structure, voxels, area (mm², 2-D frames) or volume (ml), warnings, the error, seconds and
 the engine. A bad row fails alone (exit code 1 when any row failed or was refused).
+
+Output formats: a mask is written where it can be read back whole, with its geometry. Every mask
+may go to ``.nrrd``, ``.nii``/``.nii.gz``, ``.mha`` or ``.seg.nrrd`` (one file each); a mask of a
+2-D frame (one slice, e.g. ultrasound) may also go to ``.png``/``.bmp``/``.tif``, which hold a
+single slice and are read back on the frame's pixel grid. A 3-D mask in a picture format (it would
+keep one slice), JPEG (lossy), two-file formats (``.mhd``/``.nhdr``: the data file could not be
+written atomically with its header), a name without or with an unknown file type, and an existing
+folder are refused before any work is done. Each file is written to a temporary file beside it,
+read back and compared, then renamed: a full disk or read-only folder leaves nothing and exits 2
+without the success line.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 
-from alnpredictor.errors import InputError
+from alnpredictor.errors import InputError, OutputError
 
 #: Structures a batch row may prompt (``seeds_<s>``, ``line_<s>``, ``box_<s>``).
 STRUCTURES = ("tumor", "nodes")
 #: Columns of the batch manifest.
 BATCH_COLUMNS = ("image", "out", "spacing_mm", "series_uid", "seeds_background",
                  *(f"{kind}_{s}" for s in STRUCTURES for kind in ("seeds", "line", "box")))
+#: One-file formats SimpleITK writes losslessly with the full 3-D geometry (any mask).
+VOLUME_SUFFIXES = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")
+#: Lossless picture formats: they hold one slice, so only a 2-D frame's mask (read back on its frame's grid).
+FRAME_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
+#: Formats refused with a reason (what to write instead).
+_REFUSED_SUFFIXES = {
+    ".jpg": "JPEG is lossy and would blur the mask's edge",
+    ".jpeg": "JPEG is lossy and would blur the mask's edge",
+    ".mhd": "it writes a separate data file that cannot be written atomically with its header; use .mha",
+    ".nhdr": "it writes a separate data file that cannot be written atomically with its header; use .nrrd",
+    ".hdr": "Analyze files lose the orientation",
+    ".img": "Analyze files lose the orientation",
+}
 SUMMARY_COLUMNS = ("row", "image", "out", "status", "structure", "voxels", "area_mm2", "volume_ml", "spacing_mm",
                    "spacing_source", "warnings", "error", "seconds", "engine", "engine_version")
 
@@ -64,6 +88,103 @@ def parse_pair(text: str) -> list[list[float]]:
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"'{text}' is not two points R,A,S;R,A,S (mm)")
     return [parse_point(p) for p in parts]
+
+
+def _mask_suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in VOLUME_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def check_mask_out(path: str | Path, image=None, *, option: str = "--out") -> Path:
+    """Refuse an output path that cannot hold the mask whole (see the module docstring).
+
+    :param image: the image the mask is on; with it, a picture format (``.png``...) is accepted
+        only for a single-slice (2-D frame) image. Without it only the name is checked.
+    :raises InputError: naming ``option`` and the path, and saying which formats to use.
+    """
+    p = Path(path)
+    flat = image is not None and image.GetSize()[2] == 1
+    allowed = ", ".join(VOLUME_SUFFIXES[1:]) + " or .seg.nrrd" + (" (or .png for this 2-D frame)" if flat else "")
+    if p.is_dir():
+        raise InputError(f"{option} '{p}' is a folder: give a file name in it, e.g. '{p / 'tumor.nrrd'}'")
+    suffix = _mask_suffix(p)
+    if suffix in VOLUME_SUFFIXES:
+        return p
+    if suffix in FRAME_SUFFIXES:
+        if image is None or flat:
+            return p
+        raise InputError(f"{option} '{p}': {suffix} is a 2-D picture format and cannot hold a 3-D mask "
+                         f"({image.GetSize()[2]} slices; only one slice would be kept): write {allowed}")
+    if suffix in _REFUSED_SUFFIXES:
+        raise InputError(f"{option} '{p}': {suffix} cannot hold the mask ({_REFUSED_SUFFIXES[suffix]}): "
+                         f"write {allowed}")
+    what = "has no file type" if not suffix else f"has an unknown file type ({suffix})"
+    raise InputError(f"{option} '{p}' {what}: give a name ending in {allowed}")
+
+
+def stage_masks(group, path: str | Path, masks: Mapping[str, object]) -> Path:
+    """Write ``masks`` for ``path`` into a temporary file of ``group`` (an
+    :class:`~alnpredictor.outputs.OutputGroup`), read it back and compare it voxel by voxel.
+
+    A ``.seg.nrrd`` holds every mask as named segments; any other format the single mask. The file
+    appears at ``path`` only when the group commits; a write that fails or reads back different
+    (a full disk may leave a short file while ITK reports success) raises
+    :class:`~alnpredictor.errors.OutputError` naming ``path``."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from alnpredictor.imaging.io import (
+        is_segmentation_file,
+        read_segmentation,
+        write_mask,
+        write_segmentation,
+    )
+    from alnpredictor.outputs import output_error
+
+    final = Path(path)
+    tmp = group.path(final)
+    segmentation = is_segmentation_file(final)
+    try:
+        if segmentation:
+            write_segmentation(masks, tmp)
+        else:
+            write_mask(next(iter(masks.values())), tmp)
+    except OSError as exc:
+        raise output_error(final, exc) from exc
+    except RuntimeError as exc:  # ITK's writer failed
+        reason = _last_line(exc).replace(str(tmp), str(final))
+        raise OutputError(f"could not write {final}: {reason}; free space or choose another output folder "
+                          "(nothing was written)") from exc
+    try:  # ITK may report success on a short write (full disk): read it back before it is kept
+        back = read_segmentation(tmp) if segmentation else {next(iter(masks)): sitk.ReadImage(str(tmp))}
+    except (RuntimeError, InputError) as exc:
+        raise OutputError(f"could not write {final}: the written file does not read back (a full disk?); free "
+                          "space or choose another output folder (nothing was written)") from exc
+    for name, mask in masks.items():
+        want = sitk.GetArrayViewFromImage(mask) != 0
+        got = sitk.GetArrayViewFromImage(back[name]) if name in back else None
+        if got is None or got.size != want.size or not np.array_equal(got.reshape(want.shape) != 0, want):
+            raise OutputError(f"could not write {final}: segment '{name}' did not read back as written; free space "
+                              "or choose another output folder (nothing was written)")
+    return final
+
+
+def _last_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1].strip() if text else type(exc).__name__
+
+
+def write_masks(path: str | Path, masks: Mapping[str, object]) -> Path:
+    """Write ``masks`` to ``path`` whole or not at all (:func:`stage_masks` in its own group)."""
+    from alnpredictor.outputs import OutputGroup
+
+    with OutputGroup() as group:
+        stage_masks(group, path, masks)
+        group.commit()
+    return Path(path)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -116,9 +237,10 @@ def _run(args: argparse.Namespace) -> int:
 def _run_one(args: argparse.Namespace) -> int:
     import json
 
-    from alnpredictor.imaging.io import is_segmentation_file, read_volume, write_mask, write_segmentation
+    from alnpredictor.imaging.io import is_segmentation_file, read_volume
     from alnpredictor.imaging.segment import Prompts, get_segmenter
 
+    check_mask_out(args.out)  # a folder or a name without a known type: refused before reading anything
     name = args.structure
     seeds = {name: list(args.seed_ras)} if args.seed_ras else {}
     if args.node_seed_ras:
@@ -136,12 +258,11 @@ def _run_one(args: argparse.Namespace) -> int:
     segmenter = get_segmenter("grow-cut", smoothing_mm=args.smoothing_mm)
     prompts = Prompts(seeds, background=args.background_ras, lines=lines, boxes=boxes, corrections=corrections)
     image = read_volume(args.image, args.series_uid, spacing_mm=args.spacing_mm)
+    check_mask_out(args.out, image)
     spacing_note = _spacing_note(image)
     result = segmenter.segment(image, prompts)
-    if is_segmentation_file(args.out):
-        write_segmentation(result.masks, args.out)
-    else:
-        write_mask(result.masks[structures[0]], args.out)
+    write_masks(args.out, result.masks if is_segmentation_file(args.out) else
+                {structures[0]: result.masks[structures[0]]})
     summary = result.summary()
     line = {"out": str(args.out), "seconds": summary["seconds"], "auto_background": summary["auto_background"],
             "n_background_seeds": summary["n_background_seeds"]}
@@ -178,7 +299,6 @@ def _cell(row, col: str) -> str:
 def run_batch(manifest: str | Path, out_dir: str | Path, *, spacing_mm: float | None = None,
               smoothing_mm: float = 0.0) -> int:
     """Segment every row of a prompts manifest (module docstring); returns the exit code."""
-    import csv
     import json
     import time
 
@@ -188,15 +308,10 @@ def run_batch(manifest: str | Path, out_dir: str | Path, *, spacing_mm: float | 
 
     from alnpredictor.cohort.manifest import parse_points
     from alnpredictor.errors import ALNPredictorError
-    from alnpredictor.imaging.io import (
-        is_segmentation_file,
-        read_volume,
-        spacing_source,
-        write_mask,
-        write_segmentation,
-    )
+    from alnpredictor.imaging.io import is_segmentation_file, read_volume, spacing_source
     from alnpredictor.imaging.segment import Prompts, get_segmenter
     from alnpredictor.imaging.segmentation import ClickRefusedError
+    from alnpredictor.outputs import write_csv
 
     manifest = Path(manifest)
     if not manifest.is_file():
@@ -210,7 +325,7 @@ def run_batch(manifest: str | Path, out_dir: str | Path, *, spacing_mm: float | 
         raise InputError(f"manifest {manifest}: unknown column(s) {', '.join(unknown)}; the columns are "
                          f"{', '.join(BATCH_COLUMNS)}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_out_dir(out_dir)
     base = manifest.parent.resolve()
     segmenter = get_segmenter("grow-cut", smoothing_mm=smoothing_mm)
     rows, failed = [], 0
@@ -245,20 +360,20 @@ def run_batch(manifest: str | Path, out_dir: str | Path, *, spacing_mm: float | 
             if len(structures) > 1 and not is_segmentation_file(target):
                 raise InputError(f"out '{rec['out']}' is one mask but {' and '.join(structures)} are prompted: "
                                  "name it .seg.nrrd")
+            check_mask_out(out_dir / target, option="out")
             row_spacing = _cell(row, "spacing_mm")
             try:
                 spacing = float(row_spacing) if row_spacing else spacing_mm
             except ValueError:
                 raise InputError(f"spacing_mm '{row_spacing}' is not a number of mm") from None
             image = read_volume(image_path, _cell(row, "series_uid") or None, spacing_mm=spacing)
+            check_mask_out(out_dir / target, image, option="out")
             rec["spacing_mm"] = ",".join(f"{v:g}" for v in image.GetSpacing()[:2])
             rec["spacing_source"] = spacing_source(image) or ""
             result = segmenter.segment(image, Prompts(seeds, background=background, lines=lines, boxes=boxes))
             path = out_dir / target
-            if is_segmentation_file(path):
-                write_segmentation(result.masks, path)
-            else:
-                write_mask(result.masks[structures[0]], path)
+            write_masks(path, result.masks if is_segmentation_file(path) else
+                        {structures[0]: result.masks[structures[0]]})
             warnings = list(result.warnings) + ([_spacing_note(image)] if _spacing_note(image) else [])
             flat = image.GetSize()[2] == 1
             voxels, area, volume = [], [], []
@@ -282,12 +397,22 @@ def run_batch(manifest: str | Path, out_dir: str | Path, *, spacing_mm: float | 
         rec["seconds"] = round(time.perf_counter() - t0, 3)
         rows.append(rec)
     summary = out_dir / "summary.csv"
-    with open(summary, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
-        writer.writeheader()
-        for rec in rows:
-            writer.writerow({k: rec.get(k, "") for k in SUMMARY_COLUMNS})
+    write_csv(summary, pd.DataFrame([{k: rec.get(k, "") for k in SUMMARY_COLUMNS} for rec in rows],
+                                    columns=list(SUMMARY_COLUMNS)))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "warning", "refused", "failed")}
     print(json.dumps({"manifest": str(manifest), "out": str(out_dir), "summary": str(summary), "rows": len(rows),
                       **counts}))
     return 1 if failed else 0
+
+
+def _make_out_dir(out_dir: Path) -> None:
+    """The batch's output folder, created if needed; a file in its place or a folder that cannot be
+    created is the user's error, named."""
+    from alnpredictor.outputs import output_error
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out '{out_dir}' is a file: a batch writes a folder of masks; give a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(out_dir, exc) from exc
