@@ -6,6 +6,13 @@ images into a plain dict (written as JSON by ``write_json_report``); ``write_pdf
 out. Patient and study identifiers appear only when the user asks (``include_identifiers=True``). Every
 user-provided string is escaped before it reaches reportlab's mini-markup, so a name such as
 ``<b>O'Neil & Co</b>`` is printed as typed and cannot change the document.
+
+Text is set in DejaVu Sans (the fonts matplotlib ships, embedded in the PDF), so accented, Greek,
+Cyrillic, Hebrew and Arabic names print as typed rather than as boxes; characters the font lacks
+and emoji print as U+FFFD (a replacement mark), and right-to-left text is printed in stored
+(logical) order — shaping it needs HarfBuzz, which is not a dependency. A cell longer than
+:data:`MAX_CELL_CHARS` is cut with a note (the JSON keeps the whole value), so no field can make a
+table too tall for a page. Both writers are atomic (:mod:`alnpredictor.outputs`).
 """
 
 from __future__ import annotations
@@ -20,12 +27,17 @@ from xml.sax.saxutils import escape
 from alnpredictor import __version__
 from alnpredictor.jsonsafe import json_safe
 from alnpredictor.models.prediction import Prediction, prediction_dict
+from alnpredictor.outputs import atomic_path, write_bytes
 
 RESEARCH_STATEMENT = (
     "Research software. This prediction has not been cleared for clinical use and must not be used "
     "for diagnosis or treatment decisions."
 )
 DEMO_STATEMENT = "Demonstration model trained on synthetic data: the numbers illustrate the tool, not a patient."
+#: Longest text printed in one PDF table cell; longer values are cut with a note (the JSON has them whole).
+MAX_CELL_CHARS = 400
+#: The PDF's fonts: DejaVu (shipped with matplotlib), registered with reportlab under these names.
+FONT, FONT_BOLD, FONT_ITALIC, FONT_MONO = "DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSansMono"
 
 
 def build_report(
@@ -66,12 +78,16 @@ def build_report(
     })
 
 
+def json_report_bytes(report: Mapping[str, Any]) -> bytes:
+    """The report as JSON bytes (UTF-8, NaN-free). Built before anything is written; a string that
+    is not valid Unicode (a lone surrogate) is kept as its JSON escape rather than failing."""
+    text = json.dumps(json_safe(report), indent=2, ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", errors="backslashreplace")
+
+
 def write_json_report(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Write the report dict as JSON (UTF-8, NaN-free)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_safe(report), indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-    return path
+    """Write the report dict as JSON (UTF-8, NaN-free), atomically."""
+    return write_bytes(path, json_report_bytes(report))
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -86,10 +102,53 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _printable(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """Text reportlab can lay out: control characters become spaces, invisible format characters
+    (direction marks, joiners) are dropped, characters the font lacks or that lie beyond the Basic
+    Multilingual Plane (emoji, invalid Unicode) become U+FFFD, and long values are cut."""
+    import unicodedata
+
+    from reportlab.pdfbase import pdfmetrics
+
+    register_fonts()
+    glyphs = pdfmetrics.getFont(FONT).face.charToGlyph
+    out = []
+    for c in text:
+        category = unicodedata.category(c)
+        if category == "Cc":
+            out.append(" ")
+        elif category != "Cf":
+            # beyond the BMP (emoji) reportlab writes a malformed ToUnicode entry: print U+FFFD instead
+            out.append(c if (ord(c) in glyphs and ord(c) <= 0xFFFF) or c.isspace() else "\ufffd")
+    text = "".join(out)
+    if len(text) > limit:
+        text = f"{text[:limit]} … (cut: {len(text)} characters; the JSON report has the whole value)"
+    return text
+
+
 def _para(text: Any, style) -> Any:
     from reportlab.platypus import Paragraph
 
-    return Paragraph(escape(_fmt(text)), style)
+    return Paragraph(escape(_printable(_fmt(text))), style)
+
+
+def register_fonts() -> None:
+    """Register the DejaVu fonts matplotlib ships with reportlab (once) and map the family's bold
+    and italic faces, so every page can print any script the font covers."""
+    import matplotlib
+    from reportlab.lib.fonts import addMapping
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if FONT in pdfmetrics.getRegisteredFontNames():
+        return
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    faces = {FONT: "DejaVuSans.ttf", FONT_BOLD: "DejaVuSans-Bold.ttf", FONT_ITALIC: "DejaVuSans-Oblique.ttf",
+             "DejaVuSans-BoldOblique": "DejaVuSans-BoldOblique.ttf", FONT_MONO: "DejaVuSansMono.ttf"}
+    for name, file in faces.items():
+        pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+    for bold, italic, name in ((0, 0, FONT), (1, 0, FONT_BOLD), (0, 1, FONT_ITALIC), (1, 1, "DejaVuSans-BoldOblique")):
+        addMapping(FONT, bold, italic, name)
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]], depth: int = 0) -> None:
@@ -119,7 +178,15 @@ def _summarise(value: Any, max_items: int = 12, max_chars: int = 600) -> Any:
 
 def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_features: int = 400) -> Path:
     """Lay the report out as a PDF: summary page (prediction, points, key images, nomogram),
-    model card, features appendix."""
+    model card, features appendix. Written atomically: a failure leaves no file."""
+    with atomic_path(path) as tmp:
+        render_pdf(report, tmp, max_features=max_features)
+    return Path(path)
+
+
+def render_pdf(report: Mapping[str, Any], path: str | Path, *, max_features: int = 400) -> Path:
+    """Write the PDF straight to ``path`` (a temporary file of :func:`write_pdf_report` or of an
+    :class:`~alnpredictor.outputs.OutputGroup`)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
@@ -127,12 +194,15 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
     from reportlab.platypus import Image, PageBreak, SimpleDocTemplate, Spacer, Table, TableStyle
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    register_fonts()
     styles = getSampleStyleSheet()
     body, small, h1, h2 = styles["BodyText"], styles["Code"], styles["Title"], styles["Heading2"]
+    for style, font in ((body, FONT), (small, FONT_MONO), (h1, FONT_BOLD), (h2, FONT_BOLD), (styles["Italic"], FONT_ITALIC)):
+        style.fontName = font
     small.fontSize = 7
     small.leading = 8
     grid = TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
         ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dfe6ee")),
         ("FONTSIZE", (0, 0), (-1, -1), 8),
@@ -216,7 +286,7 @@ def write_pdf_report(report: Mapping[str, Any], path: str | Path, *, max_feature
 
     def _footer(canvas, doc):
         canvas.saveState()
-        canvas.setFont("Helvetica", 7)
+        canvas.setFont(FONT, 7)
         canvas.drawString(15 * mm, 10 * mm, "ALNPredictor — research use only")
         canvas.drawRightString(195 * mm, 10 * mm, f"page {doc.page}")
         canvas.restoreState()

@@ -2,6 +2,12 @@
 
 The single place that assembles key images, the nomogram with this patient's points, the model
 card and the features into the PDF + JSON report; the Slicer Logic and the demo both call it.
+
+The report's files (PDF, JSON, key-image PNGs, nomogram PNG + SVG) are one
+:class:`~alnpredictor.outputs.OutputGroup`: each is written to a temporary file beside its final
+name and all are renamed only when every one was written whole. A full disk, a read-only folder or
+a failure while laying out the PDF leaves none of them (and any report already there untouched),
+and raises an :class:`~alnpredictor.errors.ALNPredictorError` that names the file.
 """
 
 from __future__ import annotations
@@ -12,22 +18,38 @@ from typing import Any
 
 import SimpleITK as sitk
 
-from alnpredictor.errors import InputError
+from alnpredictor.errors import InputError, OutputError
 from alnpredictor.models.prediction import Prediction, prediction_dict
-from alnpredictor.report.document import build_report, write_json_report, write_pdf_report
+from alnpredictor.outputs import OutputGroup
+from alnpredictor.report.document import build_report, json_report_bytes, render_pdf
 from alnpredictor.report.keyimages import render_key_images
 
 
-def nomogram_png(model: Any, values: Mapping[str, Any], path: str | Path, title: str | None = None) -> Path | None:
-    """PNG of the model's nomogram with this patient's points marked; None for models without a
-    points scale (e.g. SVM signatures)."""
+class _StagedGroup(OutputGroup):
+    """An :class:`OutputGroup` that remembers each file's temporary path: the PDF embeds the
+    staged PNGs before they are renamed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.staged: dict[Path, Path] = {}
+
+    def path(self, final: str | Path) -> Path:
+        tmp = super().path(final)
+        self.staged[Path(final)] = tmp
+        return tmp
+
+
+def nomogram_png(model: Any, values: Mapping[str, Any], path: str | Path, title: str | None = None,
+                 group: OutputGroup | None = None) -> Path | None:
+    """PNG (and SVG) of the model's nomogram with this patient's points marked, written atomically
+    or staged in ``group``; None for models without a points scale (e.g. SVM signatures)."""
     from alnpredictor.report.figures import nomogram_figure, save_figure
 
     try:
         figure = nomogram_figure(model, values, title=title)
     except InputError:
         return None
-    return save_figure(figure, Path(path).with_suffix(""))[0]
+    return save_figure(figure, Path(path).with_suffix(""), group=group)[0]
 
 
 def export_patient_report(
@@ -46,22 +68,40 @@ def export_patient_report(
     demo: bool = False,
     stem: str = "ALNPredictor-report",
 ) -> dict[str, Any]:
-    """Write ``<stem>.pdf`` and ``<stem>.json`` (plus key-image and nomogram PNGs) into ``out_dir``.
+    """Write ``<stem>.pdf`` and ``<stem>.json`` (plus key-image and nomogram PNGs) into ``out_dir``,
+    all or none of them (module docstring).
 
     :param prediction: ``model.predict_case(...)``, or a stored result (``Prediction.to_dict()``).
     :param masks: ``{"tumor": mask, "nodes": mask}`` on ``image``'s grid (empty ones are skipped).
     :returns: paths of the PDF, JSON, key images and nomogram (None without a points scale).
+    :raises OutputError: a file could not be written (nothing was).
     """
+    from reportlab.platypus.doctemplate import LayoutError
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    key_images = render_key_images(image, dict(masks), out, label=image_label)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"could not write the report into {out}: it is a file; choose a folder (nothing was written)")
     prediction = prediction_dict(prediction)
     values = {**(features or {}), **(clinical or {}), **(prediction.get("values") or {})}
-    nomogram = nomogram_png(model, values, out / "nomogram.png") if model is not None else None
     used = {f: (features or {}).get(f) for f in (model.features if model is not None else [])}
-    report = build_report(prediction, model.card if model is not None else {}, features=used, clinical=clinical,
-                          identifiers=identifiers, include_identifiers=include_identifiers, key_images=key_images,
-                          nomogram_image=nomogram, quality=quality, demo=demo)
-    return {"pdf": str(write_pdf_report(report, out / f"{stem}.pdf")),
-            "json": str(write_json_report(report, out / f"{stem}.json")),
-            "key_images": [str(p) for p in key_images], "nomogram": str(nomogram) if nomogram else None}
+    pdf, json_path = out / f"{stem}.pdf", out / f"{stem}.json"
+    with _StagedGroup() as group:
+        key_images = render_key_images(image, dict(masks), out, label=image_label, group=group)
+        nomogram = nomogram_png(model, values, out / "nomogram.png", group=group) if model is not None else None
+        report = build_report(prediction, model.card if model is not None else {}, features=used, clinical=clinical,
+                              identifiers=identifiers, include_identifiers=include_identifiers, key_images=key_images,
+                              nomogram_image=nomogram, quality=quality, demo=demo)
+        # the JSON names the final files; the PDF is laid out from the staged ones
+        data = json_report_bytes(report)
+        staged = {**report, "key_images": [str(group.staged[Path(p)]) for p in key_images],
+                  "nomogram_image": str(group.staged[Path(nomogram)]) if nomogram else None}
+        try:
+            group.write_with(pdf, lambda tmp: render_pdf(staged, tmp))
+        except LayoutError as exc:  # a safety net: cells are cut to fit a page (document.MAX_CELL_CHARS)
+            raise OutputError(f"could not write {pdf}: the report could not be laid out on a page "
+                              f"({str(exc).splitlines()[0][:200]}); shorten the longest field (nothing was written)"
+                              ) from exc
+        group.write_with(json_path, lambda tmp: Path(tmp).write_bytes(data))
+        group.commit()
+    return {"pdf": str(pdf), "json": str(json_path), "key_images": [str(p) for p in key_images],
+            "nomogram": str(nomogram) if nomogram else None}

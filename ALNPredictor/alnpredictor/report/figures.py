@@ -10,11 +10,15 @@
 
 Every function returns a ``matplotlib.figure.Figure`` drawn on the Agg canvas (pyplot is not
 used, so the host application's backend is untouched); ``save_figure`` writes ``stem.png`` and
-``stem.svg``.
+``stem.svg`` together, atomically (both or neither).
+
+User text (model, column and level names) is drawn as plain text: ``$`` is escaped, so a name such
+as ``$\\x$`` is printed as typed instead of being parsed as matplotlib mathtext (which would fail).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
+from alnpredictor.outputs import OutputGroup, output_error
 from alnpredictor.stats.auc import delong_auc
 from alnpredictor.stats.calibration import brier_score, calibration_curve, slope_intercept
 from alnpredictor.stats.decision import DEFAULT_THRESHOLDS, decision_curve
@@ -40,13 +45,29 @@ def _figure(width: float, height: float):
     return fig, fig.subplots()
 
 
-def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg``; returns both paths."""
+def plain(text: Any) -> str:
+    """``text`` drawn as typed: every ``$`` escaped so matplotlib never parses it as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 150, group: OutputGroup | None = None) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg``; returns both paths.
+
+    Both files appear together or not at all. With ``group`` they are staged in it (they appear
+    when the caller commits the group, e.g. with the rest of a report); otherwise at once. A
+    folder that cannot be written raises :class:`~alnpredictor.errors.OutputError`."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight", metadata={"Software": "ALNPredictor"})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Creator": "ALNPredictor"})
+    options = [{"dpi": dpi, "metadata": {"Software": "ALNPredictor"}}, {"metadata": {"Creator": "ALNPredictor"}}]
+    with OutputGroup() if group is None else contextlib.nullcontext(group) as staging:
+        for path, kwargs in zip(paths, options):
+            tmp = staging.path(path)
+            try:
+                fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **kwargs)
+            except OSError as exc:
+                raise output_error(path, exc) from exc
+        if group is None:
+            staging.commit()
     return paths
 
 
@@ -85,7 +106,7 @@ def roc_figure(y, score, *, title: str | None = None, level: float = 0.95, n_boo
     if operating_point is not None:
         ax.plot(*operating_point, "o", color="tab:red", label="cut-off")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 − specificity", ylabel="Sensitivity",
-           title=title or "ROC curve")
+           title=plain(title) if title else "ROC curve")
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize=8)
     fig.text(0.01, 0.005, f"n = {yb.size}, {int(yb.sum())} positive · {RESEARCH_NOTE}", fontsize=6, color="grey")
@@ -114,7 +135,7 @@ def calibration_figure(y, prob, *, bins: int = 10, title: str | None = None, lev
             f"intercept {fmt(si['intercept'])}", transform=ax.transAxes, va="top", fontsize=8,
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.set(xlim=(0, 1), ylim=(-0.04, 1.02), xlabel="Predicted probability", ylabel="Observed proportion",
-           title=title or "Calibration")
+           title=plain(title) if title else "Calibration")
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize=8)
     fig.text(0.01, 0.005, RESEARCH_NOTE, fontsize=6, color="grey")
@@ -128,12 +149,12 @@ def decision_curve_figure(y, models: Mapping[str, Any] | np.ndarray, *, threshol
     t = np.asarray(dc["thresholds"])
     fig, ax = _figure(6.0, 4.4)
     for name, nb in dc["models"].items():
-        ax.plot(t, nb, linewidth=2, label=name)
+        ax.plot(t, nb, linewidth=2, label=plain(name))
     ax.plot(t, dc["treat_all"], color="grey", linewidth=1, label="treat all")
     ax.plot(t, dc["treat_none"], color="black", linewidth=1, label="treat none")
     prev = float(np.mean(np.asarray(y).astype(bool)))
     ax.set(xlim=(0, 1), ylim=(-0.05, max(prev * 1.15, 0.05)), xlabel="Threshold probability",
-           ylabel="Net benefit", title=title or "Decision curve")
+           ylabel="Net benefit", title=plain(title) if title else "Decision curve")
     ax.legend(fontsize=8)
     fig.text(0.01, 0.005, RESEARCH_NOTE, fontsize=6, color="grey")
     return fig
@@ -142,7 +163,7 @@ def decision_curve_figure(y, models: Mapping[str, Any] | np.ndarray, *, threshol
 def _predictor_ticks(pred: Mapping) -> list[tuple[float, str]]:
     """(value, label) ticks along one predictor's axis."""
     if pred["kind"] == "categorical":
-        return [(i, str(level)) for i, level in enumerate(pred["levels"])]
+        return [(i, plain(level)) for i, level in enumerate(pred["levels"])]
     lo, hi = pred["range"]
     if pred.get("values"):
         vals = [v for v in pred["values"] if lo <= v <= hi]
@@ -195,7 +216,7 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
             ax.text(x, yrow + (-0.17 if below else 0.17), lab, ha="center", va="top" if below else "bottom",
                     fontsize=7)
             last = (x, below)
-        ax.text(label_x, yrow, name, ha="right", va="center", fontsize=8)
+        ax.text(label_x, yrow, plain(name), ha="right", va="center", fontsize=8)
 
     pts_ticks = np.arange(0, 101, 10)
     axis_line(0.0, pts_ticks / 100.0, [f"{t:g}" for t in pts_ticks], "Points")
@@ -226,7 +247,7 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
         ax.plot([xt, xt], [t_row, p_row], color="tab:red", linewidth=0.6, linestyle=":")
         ax.text(xt, p_row - 0.35, f"p = {case_points.probability:.2f}", ha="center", va="top", fontsize=8,
                 color="tab:red")
-    ax.set_title(title or f"Nomogram — {model.name}", fontsize=10)
+    ax.set_title(plain(title or f"Nomogram — {model.name}"), fontsize=10)
     fig.text(0.01, 0.005, RESEARCH_NOTE, fontsize=6, color="grey")
     return fig
 

@@ -1,18 +1,26 @@
 """Key images for reports: an axial slice through a structure's centroid with ROI outlines.
 
-Rendered offscreen with matplotlib (Agg) from SimpleITK images, so the same pictures come out of
-the Slicer module, the command line and headless tests.
+Rendered offscreen with matplotlib (Agg canvas, no pyplot: the host's backend is left alone) from
+SimpleITK images, so the same pictures come out of the Slicer module, the command line and
+headless tests. Each PNG is written atomically, or staged in a report's
+:class:`~alnpredictor.outputs.OutputGroup`; the title (which may hold a volume's name) is drawn as
+plain text and cut to :data:`MAX_TITLE_CHARS`.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from alnpredictor.outputs import OutputGroup, atomic_path
+
 #: Outline colours per segment (match the Slicer module's segment colours).
 OUTLINE_COLORS = {"tumor": "#e63333", "nodes": "#33bf4d"}
+#: Longest title drawn above a key image (a volume name can be anything).
+MAX_TITLE_CHARS = 90
 
 
 def centroid_slice(mask: sitk.Image) -> int | None:
@@ -40,17 +48,19 @@ def render_key_image(
     *,
     title: str | None = None,
     crop_margin_mm: float = 40.0,
+    group: OutputGroup | None = None,
 ) -> Path | None:
     """Render the axial slice through ``masks[focus]``'s centroid with every mask outlined.
 
     The view is cropped around the focus structure (``crop_margin_mm`` around its extent on the
     slice) and shown in radiological convention as the voxel grid stores it. Returns the PNG
-    path, or None when the focus mask is empty.
+    path, or None when the focus mask is empty. With ``group`` the PNG is staged in it (it
+    appears when the caller commits); otherwise it is written atomically at once.
     """
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from alnpredictor.report.figures import plain
 
     if focus not in masks:
         return None
@@ -66,30 +76,46 @@ def render_key_image(
     i0, i1 = max(is_.min() - mi, 0), min(is_.max() + mi + 1, arr.shape[1])
     view = arr[j0:j1, i0:i1]
     lo, hi = _window(view)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2 * (j1 - j0) * sy / max((i1 - i0) * sx, 1e-6)), dpi=110)
+    fig = Figure(figsize=(4.2, 4.2 * (j1 - j0) * sy / max((i1 - i0) * sx, 1e-6)), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     ax.imshow(view, cmap="gray", vmin=lo, vmax=hi, aspect=sy / sx, interpolation="nearest")
     for name, mask in masks.items():
         m = sitk.GetArrayViewFromImage(mask)[k][j0:j1, i0:i1]
         if m.any():
             ax.contour(m.astype(float), levels=[0.5], colors=[OUTLINE_COLORS.get(name, "#ffd60a")], linewidths=1.4)
-    ax.set_title(title or f"{focus}: axial slice {k}", fontsize=9)
+    title = title or f"{focus}: axial slice {k}"
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[:MAX_TITLE_CHARS - 1] + "…"
+    # wrapped to the picture's width (long words are broken too)
+    ax.set_title(plain(textwrap.fill(title, width=46)), fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if group is not None:
+        tmp = group.path(path)
+        try:
+            fig.savefig(tmp, dpi=110, format="png")
+        except OSError as exc:
+            from alnpredictor.outputs import output_error
+
+            raise output_error(path, exc) from exc
+    else:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     return path
 
 
 def render_key_images(image: sitk.Image, masks: dict[str, sitk.Image], out_dir: str | Path,
-                      label: str = "T1C") -> list[Path]:
-    """Key images through the tumor and through the nodes (whichever masks are non-empty)."""
+                      label: str = "T1C", group: OutputGroup | None = None) -> list[Path]:
+    """Key images through the tumor and through the nodes (whichever masks are non-empty); with
+    ``group`` they are staged in it (see :func:`render_key_image`)."""
+    label = label if len(label) <= 30 else label[:29] + "…"  # keep the title's own words visible
     out = []
     for focus in ("tumor", "nodes"):
         p = render_key_image(image, masks, focus, Path(out_dir) / f"key-{focus}.png",
-                             title=f"{label} — axial slice through the {focus} centroid")
+                             title=f"{label} — axial slice through the {focus} centroid", group=group)
         if p is not None:
             out.append(p)
     return out
