@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -144,11 +143,20 @@ def _check_inputs(crops: Sequence[np.ndarray], labels, what: str) -> np.ndarray:
 
 
 def _atomic_save(obj, path: Path) -> None:
+    """``torch.save`` whole or not at all (temporary file beside ``path``, fsync, rename); a full
+    disk or read-only folder raises :class:`~alnpredictor.errors.OutputError` and keeps the
+    previous file (the last good checkpoint or weights)."""
     import torch
 
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from alnpredictor.errors import OutputError
+    from alnpredictor.outputs import atomic_path
+
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write as RuntimeError
+            raise OutputError(f"could not write {path}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}; "
+                              "free space or choose another output folder (the previous file is kept)") from exc
 
 
 def _evaluate(model, crops, y, cfg: FinetuneConfig, device: str) -> tuple[float, float]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -125,16 +123,17 @@ def _n4_key(image: sitk.Image, mask: sitk.Image | None, settings: N4Settings) ->
 
 
 def _atomic_write(image: sitk.Image, path: Path) -> None:
-    """Write to a temporary file and rename: parallel workers never read half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".nrrd", dir=path.parent)
-    os.close(fd)
+    """Write a cache entry whole or not at all (:func:`alnpredictor.outputs.write_image`: temporary
+    file, read back, rename), so parallel workers never read half a file. The cache only saves
+    time: an entry that cannot be written (full disk, read-only cache folder) is skipped with a
+    warning and the correction is recomputed next time."""
+    from alnpredictor.errors import OutputError
+    from alnpredictor.outputs import write_image
+
     try:
-        sitk.WriteImage(image, tmp, useCompression=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        write_image(path, image)
+    except OutputError as exc:
+        log.warning("N4 cache entry not kept: %s", exc)
 
 
 def _run_n4(image: sitk.Image, mask: sitk.Image | None, s: N4Settings) -> tuple[sitk.Image, sitk.Image]:
