@@ -261,6 +261,7 @@ if IN_SLICER_APP and SUPPORTED:
             self.ui.exportButton.connect("clicked(bool)", self.onExport)
             self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
             self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+            self.ui.usVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.confirmFrameSpacing)
             for selector in (self.ui.t1cVolumeSelector, self.ui.t2VolumeSelector, self.ui.adcVolumeSelector):
                 selector.connect("currentNodeChanged(vtkMRMLNode*)", self.onMRIVolumeChanged)
             self.initializeParameterNode()
@@ -541,6 +542,32 @@ if IN_SLICER_APP and SUPPORTED:
             self.ui.promptHintLabel.text = "Check the outline: " + "; ".join(map(str, warnings)) if warnings else ""
             return True
 
+        def confirmFrameSpacing(self, node=None) -> bool:
+            """A frame read from a PNG/JPEG has no pixel spacing (Slicer shows 1 mm per pixel): ask for it
+            once, when the frame is chosen and again before Segment / Predict if it is still missing.
+            Returns whether the frame has a known spacing."""
+            node = node if node is not None else (self._parameterNode.usVolume if self._parameterNode else None)
+            if node is None or self._updatingGUI or not self.logic.frameSpacingUnknown(node):
+                return True
+            # PythonQt returns the text only ("" when cancelled): getText, not getDouble, tells cancel apart.
+            text = qt.QInputDialog.getText(
+                slicer.util.mainWindow(), "ALNPredictor — pixel spacing",
+                f"'{node.GetName()}' was read from an image file without a pixel spacing.\n"
+                "Millimetres per pixel (from the depth scale on the frame, e.g. 40 mm over 400 pixels = 0.1):")
+            if not str(text or "").strip():
+                self.ui.promptHintLabel.text = ("No pixel spacing: Segment works in pixels, Predict needs mm and will "
+                                                "ask again.")
+                return False
+            p = self._parameterNode
+            drawn = [p.tumorSeeds, p.backgroundSeeds, p.tumorLine, p.tumorBox, p.segmentation] if p else []
+            try:
+                spacing = self.logic.setFrameSpacing(node, text, attachedNodes=drawn)
+            except ValueError as exc:
+                slicer.util.errorDisplay(str(exc))
+                return False
+            self.ui.promptHintLabel.text = f"Pixel spacing of '{node.GetName()}': {spacing:g} mm."
+            return True
+
         def onDrawLine(self) -> None:
             """Draw (or redraw) the tumor's caliper line: the slice views go into place mode for it."""
             p = self._parameterNode
@@ -654,6 +681,8 @@ if IN_SLICER_APP and SUPPORTED:
                                    tableNode=p.results, propagatedNodes=propagated, register=bool(p.register),
                                    cacheDir=self._cacheDir())
             else:
+                if not self.confirmFrameSpacing(p.usVolume):
+                    return
                 drawn = [n for n in (p.tumorLine, p.tumorBox) if n and n.GetNumberOfDefinedControlPoints()]
                 if drawn and not self.logic.hasSegment(p.segmentation, "tumor", p.usVolume) and not self.onSegment():
                     return  # the lesion comes from the drawn line / box, as Segment makes it

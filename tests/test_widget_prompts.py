@@ -154,3 +154,26 @@ def test_a_line_chosen_but_not_drawn_is_a_clear_message(slicer_session, slicer_t
     assert s.user_click(ui.segmentButton)
     errors = [str(d) for d in s.dialogs.errors()]
     assert len(errors) == 1 and "not drawn yet" in errors[0] and "two ends" in errors[0], errors
+
+
+def test_a_png_frame_asks_for_its_pixel_spacing(slicer_session, slicer_tmp, shared_dir):
+    """A frame read from a PNG has no pixel spacing (Slicer shows 1 mm): choosing it asks for mm per
+    pixel; a value that is not a plausible spacing is one message naming the range and sets nothing; a
+    good one sets the spacing with the origin kept: pixel (column i, row j) at RAS (−i·s, −j·s, 0)."""
+    s = slicer_session
+    ui = _open(s, slicer_tmp)
+    driver.choose_text(ui.pathwayComboBox, "Ultrasound")
+    bad, _ = _frame(s, shared_dir, LINE_FRAME)
+    s.dialogs.answer("1e6")
+    ui.usVolumeSelector.harnessChoose(bad)
+    errors = [d.text for d in s.dialogs.errors()]
+    assert len(errors) == 1 and "between" in errors[0] and "1e6" in errors[0], errors
+    assert bad.GetSpacing()[:2] == (1.0, 1.0)
+
+    good, _ = _frame(s, shared_dir, REFUSED_FRAME)
+    s.dialogs.answer("0,1")  # a decimal comma, as typed on many keyboards
+    ui.usVolumeSelector.harnessChoose(good)
+    assert len(s.dialogs.errors()) == 1, "a good spacing gave an error"
+    assert good.GetSpacing()[:2] == (0.1, 0.1) and "0.1 mm" in ui.promptHintLabel.text
+    assert np.allclose(driver.ras_of_voxel(good, (0, 30, 20)), (-2.0, -3.0, 0.0))
+    s.assert_clean("pixel spacing")

@@ -54,11 +54,16 @@ def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame,
     driver.choose_text(ui.pathwayComboBox, "Ultrasound")
     assert driver.visible(s, ui.usVolumeSelector) and not driver.visible(s, ui.t1cVolumeSelector)
     frame = driver.load_rgb_frame(s, frame_path)
-    ui.usVolumeSelector.harnessChoose(frame)
+    ui.usVolumeSelector.harnessChoose(frame)  # a PNG has no pixel spacing: asked, and dismissed here
+    assert [d.kind for d in s.dialogs.shown] == ["QInputDialog.getText"] and "spacing" in s.dialogs.shown[0].title
+    assert "Predict" in ui.promptHintLabel.text
     ui.tumorSeedsWidget.harnessPlacePoint(driver.ras_of_voxel(frame, (0, row, col)))
     assert s.user_click(ui.segmentButton), "Segment cannot be clicked"
     assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
     s.assert_clean("Segment on the colour frame")
+    segmentation = driver.parameter(s, "segmentation")
+    pixels = driver.segment_mask(segmentation, "tumor", frame)
+    assert pixels.sum() > 0
 
     driver.browse(s, ui.modelPathLineEdit, bundle)
     assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
@@ -66,10 +71,17 @@ def test_ultrasound_click_sequence_on_a_colour_frame(slicer_session, busi_frame,
     form = driver.fill_clinical_form(ui, clinical)
     assert set(form) == set(clinical), f"clinical form {sorted(form)} vs the model's {sorted(clinical)}"
 
+    s.dialogs.answer("0.08")  # Predict needs mm: asked again, answered from the frame's depth scale
     assert s.user_click(ui.predictButton), "Predict cannot be clicked on the ultrasound pathway"
     assert s.wait_until(lambda: _probability(ui) is not None or s.dialogs.errors(), timeout=600)
     assert s.dialogs.errors() == [], [str(d) for d in s.dialogs.errors()]
     s.assert_clean("ultrasound Predict")
+    assert frame.GetSpacing()[:2] == (0.08, 0.08)
+    assert np.array_equal(driver.segment_mask(segmentation, "tumor", frame), pixels), \
+        "the lesion drawn before the spacing was given moved off its pixels"
+    seed = [0.0] * 3
+    ui.tumorSeedsWidget.currentNode().GetNthControlPointPositionWorld(0, seed)
+    assert np.allclose(seed, driver.ras_of_voxel(frame, (0, row, col)), atol=1e-6)
     probability = _probability(ui)
     assert probability is not None and 0.0 <= probability <= 1.0, ui.probabilityLabel.text
     assert "metastasis" in ui.classLabel.text

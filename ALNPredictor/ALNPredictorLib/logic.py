@@ -40,6 +40,8 @@ PATHWAY_CODES = {"MRI": "mri", "Ultrasound": "us"}
 #: ResNet50 weights the panel uses for a model that does not record its backbone: torchvision's ImageNet
 #: weights, downloaded once into torch's verified cache (``alnpredictor.features.deep.resolve_weights``).
 PANEL_DEFAULT_WEIGHTS = "imagenet"
+#: Volume attribute holding the pixel spacing (mm) the user gave a frame read without one.
+SPACING_ATTRIBUTE = "ALNPredictor.spacingMm"
 #: How the deep-feature provenance names torchvision's weights (``deep.resolve_weights``).
 TORCHVISION_WEIGHTS = "torchvision ResNet50_Weights."
 
@@ -101,6 +103,84 @@ class ALNPredictorLogic(_LogicBase):
         node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(ijk_to_ras_matrix(image)))
         slicer.util.updateVolumeFromArray(node, sitk.GetArrayFromImage(image))
         return node
+
+    # -- ultrasound pixel spacing ---------------------------------------------------------------------
+    def frameSpacingUnknown(self, volumeNode) -> bool:
+        """Whether a frame's pixel spacing is unknown: read from a file format that carries none (PNG,
+        JPEG, BMP, TIFF: Slicer then shows 1 mm per pixel) and not set by the user since
+        (:meth:`setFrameSpacing`). Features need mm: areas would otherwise be pixel counts."""
+        from alnpredictor.imaging.io import PLAIN_2D_SUFFIXES
+
+        if volumeNode is None or volumeNode.GetAttribute(SPACING_ATTRIBUTE):
+            return False
+        storage = volumeNode.GetStorageNode()
+        name = (storage.GetFileName() or "") if storage is not None else ""
+        return name.lower().endswith(PLAIN_2D_SUFFIXES)
+
+    def setFrameSpacing(self, volumeNode, spacingMm, attachedNodes=()) -> float:
+        """Set a frame's in-plane pixel spacing (mm per pixel, e.g. from the scanner's depth scale) and
+        remember that the user gave it. Origin and directions are kept: pixel (column i, row j) is at
+        RAS (−i·s, −j·s, 0) for a frame read from a PNG (docs/segmentation.md).
+
+        Markups and segmentations already drawn on the frame (``attachedNodes``; those lying in the
+        frame's plane and inside it) are scaled with it about its origin, so that they stay on the same
+        pixels; other nodes are left alone.
+
+        :raises ValueError: not a number, or outside the plausible range (it names the range)."""
+        import vtk
+
+        from alnpredictor.imaging.io import MAX_SPACING_MM, MIN_SPACING_MM
+
+        text = str(spacingMm if spacingMm is not None else "").strip().replace(",", ".")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (MIN_SPACING_MM <= value <= MAX_SPACING_MM):
+            raise ValueError(f"pixel spacing of '{volumeNode.GetName()}' must be a number of mm per pixel between "
+                             f"{MIN_SPACING_MM:g} and {MAX_SPACING_MM:g} (got {text!r}): read it from the "
+                             "frame's depth scale (e.g. 40 mm over 400 pixels is 0.1)")
+        old = volumeNode.GetSpacing()
+        onFrame = [n for n in attachedNodes if n is not None and self._liesOnFrame(n, volumeNode)]
+        volumeNode.SetSpacing(value, value, old[2])
+        volumeNode.SetAttribute(SPACING_ATTRIBUTE, repr(value))
+        if onFrame:
+            # RAS' = O + D·diag(s/old_i, s/old_j, 1)·D⁻¹·(RAS − O): the same pixels under the new spacing
+            ijkToRas = vtk.vtkMatrix4x4()
+            volumeNode.GetIJKToRASDirectionMatrix(ijkToRas)
+            direction = slicer.util.arrayFromVTKMatrix(ijkToRas)[:3, :3]
+            linear = direction @ np.diag([value / old[0], value / old[1], 1.0]) @ direction.T
+            origin = np.array(volumeNode.GetOrigin())
+            matrix = np.eye(4)
+            matrix[:3, :3], matrix[:3, 3] = linear, origin - linear @ origin
+            transform = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "ALN spacing")
+            transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(matrix))
+            for node in onFrame:
+                node.SetAndObserveTransformNodeID(transform.GetID())
+                node.HardenTransform()
+            slicer.mrmlScene.RemoveNode(transform)
+        return value
+
+    def _liesOnFrame(self, node, volumeNode) -> bool:
+        """Whether a markups or segmentation node lies inside a 2-D frame (within half a slice of its
+        plane): it was drawn on that frame."""
+        bounds, frame = [0.0] * 6, [0.0] * 6
+        volumeNode.GetRASBounds(frame)
+        if node.IsA("vtkMRMLMarkupsNode") and node.GetNumberOfDefinedControlPoints() == 0:
+            return False
+        node.GetRASBounds(bounds)
+        if bounds[0] > bounds[1]:  # empty
+            return False
+        tolerance = [0.5 * abs(v) + 1e-3 for v in volumeNode.GetSpacing()]
+        return all(frame[2 * a] - tolerance[a] <= bounds[2 * a] and bounds[2 * a + 1] <= frame[2 * a + 1] + tolerance[a]
+                   for a in range(3))
+
+    def requireFrameSpacing(self, volumeNode) -> None:
+        """Refuse feature extraction from a frame whose pixel spacing is unknown (names what to do)."""
+        if self.frameSpacingUnknown(volumeNode):
+            raise ValueError(f"'{volumeNode.GetName()}' has no pixel spacing (its file is a PNG/JPEG export): areas "
+                             "would be pixel counts, not mm². Enter the spacing in mm per pixel when the panel asks "
+                             "(choose the frame again), or load a DICOM export of the frame")
 
     def imageFromVolumeNode(self, node):
         """SimpleITK image (LPS geometry) of a volume node; the voxels are copied.
@@ -862,6 +942,7 @@ class ALNPredictorLogic(_LogicBase):
         settings = self.ultrasoundSettings(model, modelPath, weights, radiomics)
         us.check_settings(model, settings)  # refuses other deep weights / features before extraction
         check_clinical_values(model.clinical_fields, clinical or {})
+        self.requireFrameSpacing(volumeNode)
         image = self.imageFromVolumeNode(volumeNode)
         mask = None
         if segmentationNode is not None:

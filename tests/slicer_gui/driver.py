@@ -100,6 +100,10 @@ def load_rgb_frame(session, path, name: str = "US frame"):
     node.SetIJKToRASMatrix(matrix)
     slicer.util.updateVolumeFromArray(node, array)
     node.CreateDefaultDisplayNodes()
+    # Add Data leaves the file's storage node on the volume (vtkMRMLStorableNode::AddDefaultStorageNode)
+    storage = session.scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
     return node
 
 
