@@ -54,6 +54,12 @@ from alnpredictor.errors import ALNPredictorError, FeatureError, GeometryError, 
 from alnpredictor.features import workers as _workers
 from alnpredictor.features.crop import CropPlan, plan_crop
 from alnpredictor.features.params import ParamsInfo, load_params
+from alnpredictor.imaging.io import (
+    ImageDimensionError,
+    check_geometry,
+    check_not_constant,
+    check_voxels,
+)
 from alnpredictor.runtime import peak_rss_mb
 from alnpredictor.settings import MRI_PARAMS
 
@@ -192,6 +198,34 @@ def label_bbox(arr: np.ndarray, label: int) -> tuple[tuple[int, ...], tuple[int,
     return tuple(int(v) for v in lo), tuple(int(v) for v in hi), voxels
 
 
+def label_mask(arr: np.ndarray, label: int) -> np.ndarray:
+    """Boolean ROI of ``label`` compared as PyRadiomics does (float masks cast to UInt32)."""
+    return (arr.astype(np.uint32) == label) if arr.dtype.kind == "f" else (arr == label)
+
+
+def check_image(image: sitk.Image, settings: Mapping[str, Any], name: str) -> None:
+    """What every extraction refuses in an image, whatever its mask (named errors, never wrong features):
+
+    * impossible geometry (:func:`alnpredictor.imaging.io.check_geometry`);
+    * a single-slice 3-D image without ``force2D``: 3-D shape and texture would treat the slice as
+      a 1 mm thick slab (a 2-D frame read as a volume) — :class:`ImageDimensionError`;
+    * a constant image: texture is undefined (decision: refused, never a row of degenerate values) —
+      :class:`ConstantImageError`.
+
+    NaN/infinite voxels are refused by :func:`_check_inputs` (it knows the ROI) and by
+    :func:`extract_case` before N4.
+    """
+    check_geometry(image, f"{name}: image")
+    size = image.GetSize()
+    if image.GetDimension() == 3 and 1 in size and not settings.get("force2D", False):
+        raise ImageDimensionError(
+            f"{name}: the image is a single 2-D slice (size {size[0]}x{size[1]}x{size[2]}): 3-D features would treat "
+            "it as a slab 1 mm (or one slice spacing) thick, so volume and shape are wrong. Give the 3-D volume, or "
+            "use the ultrasound pathway (--pathway us) / a parameter file with 'force2D: true' for a 2-D frame"
+        )
+    check_not_constant(image, f"{name}: image", use="measure (texture is undefined)")
+
+
 def _check_inputs(image: Any, mask: Any, settings: dict[str, Any], label: int, name: str,
                   allow_border: bool) -> _Region:
     if not isinstance(image, sitk.Image) or not isinstance(mask, sitk.Image):
@@ -201,6 +235,8 @@ def _check_inputs(image: Any, mask: Any, settings: dict[str, Any], label: int, n
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{name}: image has {image.GetNumberOfComponentsPerPixel()} components; convert it to "
                          "one grey-level channel first")
+    check_image(image, settings, name)
+    check_geometry(mask, f"{name}: mask")
     if mask.GetDimension() != image.GetDimension() or mask.GetSize() != image.GetSize():
         raise GeometryError(
             f"{name}: mask size {mask.GetSize()} differs from image size {image.GetSize()}: the mask was drawn on "
@@ -231,6 +267,7 @@ def _check_inputs(image: Any, mask: Any, settings: dict[str, Any], label: int, n
             "first, or set the label that marks it"
         )
     lo, hi, voxels = found
+    check_voxels(image, f"{name}: image", roi=lambda: label_mask(arr, label))
     extent = np.subtract(hi, lo) + 1
     ndims = int(np.sum(extent > 1))
     min_dims = int(settings.get("minimumROIDimensions", 2))
@@ -719,6 +756,11 @@ def extract_case(
     if not pairs:
         raise InputError("no masks given: pass masks[(ROI, SEQ)] for at least one ROI and sequence")
 
+    for seq in sorted({seq for _, seq in pairs}):
+        # before N4, which would spread NaN/inf over the whole image (and name the wrong place)
+        if isinstance(images[seq], sitk.Image):
+            check_geometry(images[seq], f"image {seq}")
+            check_voxels(images[seq], f"image {seq}")
     n4_info: dict[str, Any] = {"applied": False}
     if n4:
         images, n4_info = _apply_n4(images, n4, n4_cache_dir, {seq for _, seq in pairs})

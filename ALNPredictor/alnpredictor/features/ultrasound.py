@@ -97,6 +97,7 @@ import numpy as np
 from scipy import ndimage
 
 from alnpredictor.errors import InputError, MaskError
+from alnpredictor.imaging.io import check_geometry, check_voxels
 
 log = logging.getLogger(__name__)
 
@@ -388,17 +389,19 @@ def radiomics_params_path() -> Path:
     return resources_dir() / RADIOMICS_PARAMS
 
 
-def radiomics_features(image, mask, params: str | Path | None = None) -> dict[str, float]:
+def radiomics_features(image, mask, params: str | Path | None = None, allow_border: bool = False) -> dict[str, float]:
     """PyRadiomics 2-D texture of the lesion (``force2D``) through the radiomics module.
 
     ``image``/``mask`` are SimpleITK images (a single-slice volume); ``params`` defaults to
-    :func:`radiomics_params_path`. Keys are PyRadiomics feature names (``original_glcm_Contrast`` …)."""
+    :func:`radiomics_params_path`; ``allow_border`` accepts a lesion touching the frame's edge.
+    Keys are PyRadiomics feature names (``original_glcm_Contrast`` …)."""
     from alnpredictor.features import radiomics
 
     params = Path(params) if params is not None else radiomics_params_path()
     if not params.is_file():
         raise InputError(f"PyRadiomics parameter file not found: {params}")
-    values, _diagnostics = radiomics.extract_roi(image, mask, params, name="ultrasound lesion")
+    values, _diagnostics = radiomics.extract_roi(image, mask, params, name="ultrasound lesion",
+                                                 allow_border=allow_border)
     return {str(k): float(v) for k, v in values.items()}
 
 
@@ -408,6 +411,7 @@ def handcrafted_features(
     mask,
     radiomics: bool = True,
     params: str | Path | None = None,
+    allow_border: bool = False,
 ) -> dict[str, float]:
     """Every handcrafted feature of one frame, prefixed ``US_``.
 
@@ -423,7 +427,7 @@ def handcrafted_features(
     feats.update(lbp_features(img2, msk2))
     if radiomics:
         one = sitk.Cast(sitk.BinaryThreshold(mask, 1, 1e9, 1, 0) if _is_not_binary(mask) else mask, sitk.sitkUInt8)
-        feats.update(radiomics_features(image, one, params))
+        feats.update(radiomics_features(image, one, params, allow_border))
     return {PREFIX + k: v for k, v in feats.items()}
 
 
@@ -453,5 +457,8 @@ def frame_arrays(image, mask) -> tuple[np.ndarray, np.ndarray, tuple[float, floa
         arrays.append(a)
     if arrays[0].shape != arrays[1].shape:
         raise MaskError(f"mask grid {arrays[1].shape} differs from image grid {arrays[0].shape}; use the mask of this image")
+    # the handcrafted families read the arrays directly: the same geometry and voxel checks as extraction
+    check_geometry(image, "the ultrasound frame")
+    check_voxels(image, "the ultrasound frame", roi=lambda: (arrays[1] > 0).reshape(sitk.GetArrayViewFromImage(image).shape))
     sx, sy = image.GetSpacing()[:2]
     return arrays[0], arrays[1] > 0, (float(sy), float(sx))

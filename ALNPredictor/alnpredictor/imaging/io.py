@@ -27,13 +27,34 @@ extraction refuses a frame whose spacing is :data:`NO_SPACING` (:func:`require_s
 row spacing ``sy``) — pixel (column i, row j) is at LPS ``(i·sx, j·sy, 0)``, i.e. RAS
 ``(−i·sx, −j·sy, 0)``; RAS is what prompts (clicks, caliper lines, boxes) are given in. The frame is
 read as a single-slice volume (slice spacing 1 mm).
+
+**What every reader refuses** (named errors, never a silently wrong image):
+
+* a header that points outside its own folder: an NRRD/NHDR ``data file`` or a MetaImage
+  ``ElementDataFile`` (single file, ``LIST`` or ``%d`` pattern) that resolves (links followed)
+  outside the header's folder — :class:`UnsafeHeaderError`; the header text is parsed here
+  before ITK opens anything;
+* impossible geometry (:func:`check_geometry`, :class:`GeometryError`): a non-finite origin
+  (also a ``nan`` written in an NRRD/MetaImage header, which ITK reads as 0), a spacing that is
+  not finite or outside :data:`MIN_SPACING_MM` … :data:`MAX_SPACING_MM`, a direction matrix
+  that is not orthonormal (sheared or scaled axes);
+* a DICOM series with a missing, duplicated or unreadable (truncated) slice: slice positions
+  along the slice normal must be evenly spaced, and no file of the series may have been
+  skipped (ITK only warns and stretches the spacing) — :class:`DicomSeriesError`;
+* NaN or infinite voxels anywhere in the image (:func:`check_voxels`,
+  :class:`VoxelValueError`): PyRadiomics silently drops NaN from first-order statistics and
+  fails obscurely on infinity; filters and N4 spread them.
+
+A constant image is read (it is a valid file) but refused where it cannot be used: by the
+segmenters and by feature extraction (:func:`check_not_constant`, :class:`ConstantImageError`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +78,32 @@ SEGMENT_COLORS = {"tumor": (0.90, 0.20, 0.20), "nodes": (0.20, 0.75, 0.30)}
 
 class ImageDimensionError(InputError):
     """An image is 4-D, multi-component or otherwise not the scalar 2-D/3-D image needed."""
+
+
+class UnsafeHeaderError(InputError):
+    """An image header names a data file outside its own folder (or one that cannot be checked)."""
+
+
+class DicomSeriesError(InputError):
+    """A DICOM series with missing, duplicated or unreadable slices."""
+
+
+class VoxelValueError(InputError):
+    """An image holds NaN or infinite voxels."""
+
+
+class ConstantImageError(InputError):
+    """Every voxel of an image has the same value: nothing to segment, texture undefined."""
+
+
+#: Plausible voxel spacing (mm) of any medical image: below a micrometre or above 10 cm is a
+#: header error (a unit mix-up, a corrupt field), never a real scan.
+MIN_SPACING_MM = 1e-3
+MAX_SPACING_MM = 100.0
+#: Largest |DᵀD − I| entry accepted as an orthonormal direction matrix (DICOM cosines carry ~6 digits).
+ORTHONORMAL_ATOL = 1e-3
+#: Largest deviation of one slice gap from the series' median gap, as a fraction of that median.
+SLICE_GAP_RTOL = 0.1
 
 
 def _describe(path: str | Path) -> str:
@@ -107,6 +154,8 @@ def read_volume(
         volume.SetOrigin((0.0, 0.0, 0.0))
         volume.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     volume.SetMetaData(SPACING_KEY, source)
+    check_geometry(volume, f"image {_describe(p)}")
+    check_voxels(volume, f"image {_describe(p)}")
     return volume
 
 
@@ -123,11 +172,12 @@ def _is_2d(image: sitk.Image) -> bool:
 def _check_spacing(spacing_mm, p: Path) -> None:
     values = [spacing_mm] if np.isscalar(spacing_mm) else list(spacing_mm)
     try:
-        ok = len(values) in (1, 2) and all(float(v) > 0 and np.isfinite(float(v)) for v in values)
+        ok = len(values) in (1, 2) and all(MIN_SPACING_MM <= float(v) <= MAX_SPACING_MM for v in values)
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise InputError(f"pixel spacing for {_describe(p)} must be a positive number of mm (got {spacing_mm!r})")
+        raise InputError(f"pixel spacing for {_describe(p)} must be a positive number of mm, between "
+                         f"{MIN_SPACING_MM:g} and {MAX_SPACING_MM:g} (got {spacing_mm!r})")
 
 
 def _frame_spacing(image: sitk.Image, p: Path, given) -> tuple[str, object]:
@@ -273,6 +323,7 @@ def _dicom_items(data: bytes, pos: int, end: int, explicit: bool, undefined: boo
 
 
 def _read_file(p: Path) -> sitk.Image:
+    check_header(p)
     try:
         return sitk.ReadImage(str(p))
     except RuntimeError as exc:
@@ -314,15 +365,92 @@ def _read_dicom_folder(folder: Path, series_uid: str | None) -> tuple[sitk.Image
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid)
     if len(files) == 1:
         return _read_file(Path(files[0])), files
+    _check_series_files(folder, series_uid, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()  # per-slice positions, for the gap check
     try:
-        return reader.Execute(), files
+        image = reader.Execute()
     except RuntimeError as exc:
         raise InputError(
             f"cannot read DICOM series {series_uid} in {_describe(folder)} (corrupt or incomplete "
             f"series: {str(exc).strip().splitlines()[-1]})"
         ) from exc
+    _check_slice_positions(folder, series_uid, files, reader)
+    return image, files
+
+
+def _check_series_files(folder: Path, series_uid: str, files: list[str]) -> None:
+    """Refuse a series of which GDCM skipped a file: a truncated or corrupt slice is left out of the
+    series without a word, and ITK then stretches the remaining slices over the gap."""
+    listed = {os.path.realpath(f) for f in files}
+    for uid in list_dicom_series(folder):
+        if uid != series_uid:
+            listed.update(os.path.realpath(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+    skipped = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_file() or entry.name.upper() == "DICOMDIR" or os.path.realpath(entry) in listed:
+            continue
+        with open(entry, "rb") as fh:
+            head = fh.read(132)
+        if head[128:132] != b"DICM":
+            continue  # not a DICOM Part 10 file (notes, thumbnails): none of the series' business
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(entry))
+        try:
+            reader.ReadImageInformation()
+            uid = reader.GetMetaData("0020|000e").strip() if reader.HasMetaDataKey("0020|000e") else None
+        except RuntimeError:
+            uid = None  # not even its header can be read
+        if uid in (None, series_uid):
+            skipped.append(entry.name)
+    if skipped:
+        names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        raise DicomSeriesError(
+            f"DICOM series {series_uid} in {_describe(folder)}: {len(skipped)} file(s) could not be read "
+            f"({names}): truncated or corrupt slices would be left out and the volume stretched over the gap. "
+            "Copy the series again from the scanner/PACS (or remove files that do not belong to it)"
+        )
+
+
+def _check_slice_positions(folder: Path, series_uid: str, files: list[str], reader: sitk.ImageSeriesReader) -> None:
+    """Slices evenly spaced along the slice normal, none missing or repeated (ITK only warns)."""
+    n = len(files)
+
+    def values(i: int, tag: str) -> list[float] | None:
+        if not reader.HasMetaDataKey(i, tag):
+            return None
+        try:
+            return [float(v) for v in reader.GetMetaData(i, tag).split("\\")]
+        except ValueError:
+            return None
+
+    orientation = values(0, "0020|0037")
+    positions = [values(i, "0020|0032") for i in range(n)]
+    if n < 3 or orientation is None or len(orientation) != 6 or any(p is None or len(p) != 3 for p in positions):
+        return  # nothing to compare (ITK's own geometry then stands)
+    normal = np.cross(orientation[:3], orientation[3:])
+    along = np.asarray(positions, float) @ normal
+    gaps = np.diff(along)
+    step = float(np.median(np.abs(gaps)))
+    where = _describe(folder)
+    if step <= 0 or np.any(np.abs(gaps) < SLICE_GAP_RTOL * step):
+        dup = int(np.argmin(np.abs(gaps)))
+        raise DicomSeriesError(
+            f"DICOM series {series_uid} in {where}: two slices at the same position ({along[dup]:.3f} mm along "
+            f"the slice normal: {Path(files[dup]).name}, {Path(files[dup + 1]).name}): a repeated or mixed series. "
+            "Keep one acquisition per folder (or choose it with --series-uid)"
+        )
+    bad = np.flatnonzero(np.abs(np.abs(gaps) - step) > SLICE_GAP_RTOL * step)
+    if bad.size:
+        i = int(bad[0])
+        expected = int(round(abs(along[-1] - along[0]) / step)) + 1
+        raise DicomSeriesError(
+            f"DICOM series {series_uid} in {where} is incomplete or unevenly spaced: {n} slices, but their "
+            f"positions ({along.min():.2f} to {along.max():.2f} mm, {step:.3g} mm apart) imply {expected}; the gap "
+            f"between {Path(files[i]).name} and {Path(files[i + 1]).name} is {abs(gaps[i]):.3g} mm. A missing or "
+            "truncated slice would stretch the volume: copy the complete series again"
+        )
 
 
 def _as_scalar_volume(image: sitk.Image, source: Path | str, *, spacing_mm=None) -> sitk.Image:
@@ -366,8 +494,232 @@ def to_grey(image: sitk.Image) -> sitk.Image:
 
 
 def ensure_3d_scalar(image: sitk.Image, name: str = "image") -> sitk.Image:
-    """The same checks as :func:`read_volume` for an in-memory image (2-D → single slice)."""
-    return _as_scalar_volume(image, name)
+    """The same checks as :func:`read_volume` for an in-memory image (2-D → single slice),
+    geometry included (:func:`check_geometry`); voxel values are checked by the callers that use
+    them (:func:`check_voxels`)."""
+    volume = _as_scalar_volume(image, name)
+    check_geometry(volume, name)
+    return volume
+
+
+# --------------------------------------------------------------------------------------------
+# sanity of geometry, voxels and headers
+# --------------------------------------------------------------------------------------------
+def check_geometry(image: sitk.Image, what: str = "image") -> None:
+    """Refuse an impossible geometry: non-finite origin; spacing not finite or outside
+    :data:`MIN_SPACING_MM` … :data:`MAX_SPACING_MM`; a direction matrix that is not orthonormal.
+
+    :raises GeometryError: naming every problem and what to do.
+    """
+    dim = image.GetDimension()
+    origin = np.asarray(image.GetOrigin(), float)
+    spacing = np.asarray(image.GetSpacing(), float)
+    direction = np.asarray(image.GetDirection(), float).reshape(dim, dim)
+    problems = []
+    if not np.all(np.isfinite(origin)):
+        problems.append(f"origin {_fmt(origin)} is not a finite position")
+    if not np.all(np.isfinite(spacing)) or np.any(spacing < MIN_SPACING_MM) or np.any(spacing > MAX_SPACING_MM):
+        problems.append(f"spacing {_fmt(spacing)} mm is outside {MIN_SPACING_MM:g} to {MAX_SPACING_MM:g} mm "
+                        "(a unit mix-up or a corrupt header)")
+    if not np.all(np.isfinite(direction)):
+        problems.append(f"direction {_fmt(direction.ravel())} is not finite")
+    elif np.max(np.abs(direction.T @ direction - np.eye(dim))) > ORTHONORMAL_ATOL:
+        problems.append(f"direction matrix {_fmt(direction.ravel())} is not orthonormal (sheared or scaled axes): "
+                        "voxel positions, distances and shape features would be wrong")
+    if problems:
+        raise GeometryError(
+            f"{what} has an impossible geometry: " + "; ".join(problems)
+            + ". Re-export it from the scanner, PACS or Slicer with a correct header"
+        )
+
+
+def check_voxels(image: sitk.Image, what: str = "image", roi: np.ndarray | Callable[[], np.ndarray] | None = None) -> None:
+    """Refuse NaN or infinite voxels (only floating-point images can hold them).
+
+    :param roi: optional boolean array (numpy order) of the ROI, or a function that makes it (called
+        only when there are bad voxels), to say how many are inside it.
+    :raises VoxelValueError: with the counts and what to do.
+    """
+    if image.GetPixelIDValue() not in _FLOAT_PIXEL_IDS:
+        return
+    arr = sitk.GetArrayViewFromImage(image)
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    n_nan = int(np.count_nonzero(np.isnan(arr)))
+    n_inf = int(np.count_nonzero(bad)) - n_nan
+    parts = [f"{n} {kind} voxel(s)" for n, kind in ((n_nan, "NaN"), (n_inf, "infinite")) if n]
+    inside = ""
+    roi = roi() if callable(roi) else roi
+    if roi is not None and roi.shape == bad.shape:
+        inside = f", {int(np.count_nonzero(bad & roi))} of them inside the ROI"
+    first = tuple(int(v) for v in np.argwhere(bad)[0][::-1])
+    raise VoxelValueError(
+        f"{what} has {' and '.join(parts)}{inside} (first at voxel index {first}): features would drop NaN "
+        "silently and fail on infinity, and filters spread them. Replace them (e.g. with the background "
+        "value) and export the image again"
+    )
+
+
+_FLOAT_PIXEL_IDS = {sitk.sitkFloat32, sitk.sitkFloat64, sitk.sitkVectorFloat32, sitk.sitkVectorFloat64}
+
+
+def check_not_constant(image: sitk.Image, what: str = "image", use: str = "segment it") -> None:
+    """Refuse an image whose voxels all have one value (nothing to segment; texture undefined)."""
+    arr = sitk.GetArrayViewFromImage(image)
+    if arr.size and arr.min() == arr.max():
+        raise ConstantImageError(
+            f"{what} is constant (every voxel is {arr.flat[0].item():g}): there is nothing to {use}. "
+            "Check that the right image, series or volume was loaded (not a blank or mask volume)"
+        )
+
+
+#: Largest header read when looking for detached data files (headers are a few kB).
+_HEADER_BYTES = 1 << 20
+#: Most data files a header may list or generate.
+_MAX_DATA_FILES = 100_000
+
+
+def check_header(path: str | Path) -> None:
+    """Parse an NRRD/NHDR or MetaImage (MHA/MHD) header before ITK opens it.
+
+    Refuses (:class:`UnsafeHeaderError`) a ``data file`` / ``ElementDataFile`` — single, ``LIST``
+    or a ``%d`` pattern — that resolves (links followed) outside the header's folder, and
+    (:class:`GeometryError`) a ``nan``/``inf`` origin, direction or spacing, which ITK silently
+    reads as 0 or 1. Other formats pass unchanged.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if p.name.lower().endswith((".nii", ".nii.gz")) and p.is_file():
+        _check_nifti_sform(p)
+        return
+    if suffix not in (".nrrd", ".nhdr", ".mha", ".mhd") or not p.is_file():
+        return
+    with open(p, "rb") as fh:
+        head = fh.read(_HEADER_BYTES)
+    if head.startswith(b"NRRD"):
+        fields, data_files = _nrrd_header(head)
+        numeric = {"space origin": "space origin", "space directions": "space directions"}
+    elif suffix in (".mha", ".mhd"):
+        fields, data_files = _metaimage_header(head)
+        numeric = {k: k for k in ("offset", "origin", "position", "elementspacing", "elementsize",
+                                  "transformmatrix", "rotation", "orientation")}
+    else:
+        return  # not an NRRD header after all: ITK says so
+    for key, label in numeric.items():
+        text = fields.get(key)
+        if text and re.search(r"(?i)\b(nan|inf|infinity)\b", text):
+            raise GeometryError(
+                f"image {_describe(p)}: header field '{label}' is '{text.strip()}', not finite numbers (ITK would "
+                "silently read it as 0 or 1). Re-export the image with a correct header"
+            )
+    base = p.parent.resolve()
+    for name in data_files:
+        target = Path(name).expanduser()
+        resolved = (target if target.is_absolute() else base / target).resolve()
+        if not resolved.is_relative_to(base):
+            raise UnsafeHeaderError(
+                f"image header {_describe(p)} points to data file '{name}' outside its own folder "
+                f"({resolved}): refused, a header may only use data files beside it. Keep the header and its "
+                "data file together (or save the image as one file, e.g. .nrrd or .nii.gz)"
+            )
+
+
+def _check_nifti_sform(p: Path) -> None:
+    """Refuse a NIfTI-1 file whose sform is sheared: ITK only warns and replaces it (by the qform
+    or the nearest orthogonal matrix), moving every voxel."""
+    import gzip
+    import struct
+
+    try:
+        opener = gzip.open if p.name.lower().endswith(".gz") else open
+        with opener(p, "rb") as fh:
+            head = fh.read(348)
+    except (OSError, EOFError):
+        return  # ITK reports an unreadable file
+    if len(head) < 348:
+        return
+    for endian in ("<", ">"):
+        if struct.unpack_from(endian + "i", head, 0)[0] == 348:
+            break
+    else:
+        return  # not NIfTI-1 (NIfTI-2 has doubles and other offsets; ITK's checks stand)
+    sform_code = struct.unpack_from(endian + "h", head, 254)[0]
+    if sform_code <= 0:
+        return  # qform: a quaternion, always orthonormal
+    rows = np.array([struct.unpack_from(endian + "4f", head, off) for off in (280, 296, 312)], float)
+    affine = rows[:, :3]
+    norms = np.linalg.norm(affine, axis=0)
+    if not np.all(np.isfinite(affine)) or np.any(norms == 0):
+        return  # check_geometry names it after the read
+    direction = affine / norms
+    if np.max(np.abs(direction.T @ direction - np.eye(3))) > ORTHONORMAL_ATOL:
+        raise GeometryError(
+            f"image {_describe(p)} has an impossible geometry: its NIfTI sform {_fmt(affine.ravel())} is sheared "
+            "(not orthonormal); ITK would silently replace it (by the qform or the nearest orthogonal matrix) and "
+            "move every voxel. "
+            "Re-export it from the scanner, PACS or Slicer with a correct header"
+        )
+
+
+def _text_lines(head: bytes) -> list[str]:
+    return head.decode("latin-1").replace("\r\n", "\n").split("\n")
+
+
+def _data_file_names(value: str, rest: list[str], header: Path | str = "") -> list[str]:
+    """File names a ``data file`` value stands for: one name, ``LIST`` (the following lines) or a
+    ``format min max step [subdim]`` pattern (NRRD) / ``format min max step`` (MetaImage)."""
+    value = value.strip()
+    parts = value.split()
+    if parts and parts[0].upper() == "LIST":
+        return [ln.strip() for ln in rest if ln.strip()]
+    if len(parts) >= 4 and "%" in parts[0]:
+        try:
+            lo, hi, step = int(parts[1]), int(parts[2]), int(parts[3])
+        except ValueError:
+            return [value]
+        if step == 0 or (hi - lo) // step + 1 > _MAX_DATA_FILES:
+            raise UnsafeHeaderError(f"image header{' ' + _describe(header) if header else ''}: data file pattern "
+                                    f"'{value}' is not a usable file range")
+        try:
+            return [parts[0] % i for i in range(lo, hi + (1 if step > 0 else -1), step)]
+        except (TypeError, ValueError):
+            return [parts[0]]
+    return [value]
+
+
+def _nrrd_header(head: bytes) -> tuple[dict[str, str], list[str]]:
+    """(lower-case field → value, data file names) of an NRRD header (``key:=value`` pairs skipped)."""
+    lines = _text_lines(head)
+    fields: dict[str, str] = {}
+    for i, line in enumerate(lines[1:], start=1):
+        if not line.strip():
+            break  # end of header (attached data follows)
+        if line.startswith("#") or ":=" in line.split(": ", 1)[0] or ": " not in line:
+            continue
+        key, value = line.split(": ", 1)
+        key = key.strip().lower()
+        if key in ("data file", "datafile"):
+            return fields, _data_file_names(value, lines[i + 1:])
+        fields[key] = value
+    return fields, []
+
+
+def _metaimage_header(head: bytes) -> tuple[dict[str, str], list[str]]:
+    """(lower-case field → value, data file names) of a MetaImage header; ``LOCAL`` has none."""
+    lines = _text_lines(head)
+    fields: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        if "=" not in line:
+            continue
+        key, value = (x.strip() for x in line.split("=", 1))
+        key = key.lower()
+        if key == "elementdatafile":
+            if value.upper() == "LOCAL":
+                return fields, []
+            return fields, _data_file_names(value, lines[i + 1:])
+        fields[key] = value
+    return fields, []
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +809,8 @@ def read_mask(
         image = sitk.JoinSeries(image)
     elif image.GetDimension() != 3:
         raise ImageDimensionError(f"mask {_describe(p)} is {image.GetDimension()}-D; a 3-D mask is needed")
+    check_voxels(image, f"mask {_describe(p)}")  # a NaN label would count as "inside"
+    check_geometry(image, f"mask {_describe(p)}")
     mask = as_binary_mask(image, label=label, name=f"mask {_describe(p)}")
     if reference is not None and p.suffix.lower() in PLAIN_2D_SUFFIXES and mask.GetSize() == reference.GetSize():
         # a PNG/JPEG mask carries no geometry: it is on its frame's pixel grid
@@ -593,6 +947,7 @@ def read_segmentation(path: str | Path) -> dict[str, sitk.Image]:
     if geom.GetDimension() == 2:
         layers = [layer[None] for layer in layers]
         geom = sitk.JoinSeries(geom)
+    check_geometry(geom, f"segmentation {_describe(p)}")
     result: dict[str, sitk.Image] = {}
     indices = sorted({int(k.split("_", 1)[0][len("Segment"):]) for k in keys
                       if k.startswith("Segment") and k.split("_", 1)[0][len("Segment"):].isdigit()})

@@ -58,7 +58,7 @@ from alnpredictor.errors import InputError
 from alnpredictor.imaging.background import AutoBackground
 from alnpredictor.imaging.coords import VoxelGrid, ras_lps
 from alnpredictor.imaging.growcut import engine_version, grow_cut, grow_cut_box
-from alnpredictor.imaging.io import ImageDimensionError, ensure_3d_scalar
+from alnpredictor.imaging.io import ImageDimensionError, check_not_constant, check_voxels, ensure_3d_scalar
 from alnpredictor.imaging.prompted import fill_holes as fill_holes_3d_and_slices
 from alnpredictor.imaging.prompted import segment_click_2d, segment_prompted
 from alnpredictor.imaging.prompts import (
@@ -277,6 +277,8 @@ class GrowCutSegmenter:
         :raises SegmentationLeakError: a seed not on a distinct structure, or a structure that
             fills the region searched.
         :raises ImageDimensionError: the image is not a 2-D or 3-D scalar image.
+        :raises ConstantImageError: every voxel has one value (nothing to segment).
+        :raises VoxelValueError: NaN or infinite voxels.
         """
         t0 = time.perf_counter()
         if not isinstance(prompts, Prompts):
@@ -476,11 +478,15 @@ def segment(
 # internals
 # --------------------------------------------------------------------------------------------
 def _checked_image(image: sitk.Image) -> tuple[sitk.Image, VoxelGrid]:
-    """The image as a 3-D scalar image and its grid; ImageDimensionError unless 2-D or 3-D."""
+    """The image as a 3-D scalar image and its grid; ImageDimensionError unless 2-D or 3-D;
+    GeometryError for an impossible geometry; VoxelValueError for NaN/inf voxels; ConstantImageError
+    for an image with one value (nothing to segment: no contrast for grow-cut or the background search)."""
     image = ensure_3d_scalar(image, "image to segment")
     grid = VoxelGrid(image)
     if len(grid.flat_axes) > 1:
         raise ImageDimensionError(f"image of size {tuple(int(v) for v in grid.size)} is not a 2-D or 3-D image")
+    check_voxels(image, "image to segment")
+    check_not_constant(image, "image to segment", use="segment")
     return image, grid
 
 
