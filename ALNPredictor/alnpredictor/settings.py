@@ -102,6 +102,7 @@ class USSettings:
     :param spacing_mm: pixel spacing for frames whose file has none.
     :param cache_dir: where grown masks are kept for review (named by a hash of the case id).
     :param threads: ITK/BLAS threads while the case runs.
+    :param allow_border: accept a lesion that touches the frame's edge (PyRadiomics texture).
     """
 
     params: str = US_PARAMS
@@ -113,6 +114,7 @@ class USSettings:
     spacing_mm: float | None = None
     cache_dir: str | None = None
     threads: int = 1
+    allow_border: bool = False
 
     def __post_init__(self) -> None:
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda (got {self.device!r})")

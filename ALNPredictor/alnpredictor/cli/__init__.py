@@ -61,10 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; returns the process exit code (2 for user errors)."""
+    """Console entry point; returns the process exit code: 0 success, 1 some cases failed (batch
+    commands), 2 a user error (one ``error:`` line), 130 interrupted (Ctrl-C: one line, no traceback;
+    what was finished is kept, see the command's notes)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), "")
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:
+        # A cohort run says what it kept ("interrupted; N cases kept, rerun to resume"); elsewhere
+        # nothing partial was written (alnpredictor.outputs), so there is nothing else to say.
+        message = str(exc) if str(exc).startswith("interrupted") else "interrupted; nothing was changed"
+        print(f"alnpredictor{' ' + command if command else ''}: {message}", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     import logging
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(_negative_number_friendly(argv))
     logging.basicConfig(

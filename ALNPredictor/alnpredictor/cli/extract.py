@@ -9,8 +9,12 @@ Each manifest row (columns: :mod:`alnpredictor.cohort.manifest`, README "Cohort 
 through segmentation (when seeds are given), propagation of the T1C ROIs to T2/ADC (rigid
 registration unless ``--no-register``), N4 (unless ``--no-n4``) and PyRadiomics. Finished cases
 are written at once as shards; a rerun resumes (``--no-resume`` starts over, ``--retry-failed``
-retries failures); failing cases go to ``failures.csv`` and never stop the others. ``--pathway us``
-runs the ultrasound pathway (``alnpredictor.pathways.us``) on the same runner.
+retries failures); failing cases go to ``failures.csv`` and never stop the others. A rerun reuses a
+case only if its settings, parameter file, package versions, manifest row and input files (size and
+time; content with ``--hash-inputs``) are unchanged, otherwise it recomputes the case and says so;
+a case whose worker died (out of memory) is retried by the next rerun. Ctrl-C exits 130 and keeps
+what was finished. ``--pathway us`` runs the ultrasound pathway (``alnpredictor.pathways.us``) on
+the same runner.
 
 One case folder (a one-row manifest through the same per-case function; N4 only with ``--n4``)::
 
@@ -64,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT) instead of local processes")
     c.add_argument("--no-resume", action="store_true", help="recompute cases finished by an earlier run")
     c.add_argument("--retry-failed", action="store_true", help="retry the cases that failed in an earlier run")
+    c.add_argument("--hash-inputs", action="store_true",
+                   help="on resume, compare input files by content (SHA-256) rather than size and time")
     c.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("MRI options")
     g.add_argument("--rois", default=None,
@@ -97,7 +103,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+def check_cohort_args(args: argparse.Namespace) -> None:
+    """Options checked before any work: ``--workers`` ≥ 1; ``--dask`` only with a manifest."""
+    from alnpredictor.cohort.runner import check_workers
+
+    if args.workers is not None:
+        check_workers(args.workers, "--workers")
+    if getattr(args, "dask", None) is not None and not args.manifest:
+        from alnpredictor.errors import InputError
+
+        raise InputError(f"--dask {args.dask}: Dask runs a cohort; give --manifest CSV (or leave out --dask)")
+
+
 def _run(args: argparse.Namespace) -> int:
+    check_cohort_args(args)
     if args.pathway == "us":
         from alnpredictor.cli import extract_us
 
@@ -127,7 +146,7 @@ def mri_settings(args: argparse.Namespace, *, n4_default: bool) -> Any:
                        register=not args.no_register, on_roi_error=args.on_roi_error or "raise",
                        smoothing_mm=args.smoothing_mm, cache_dir=args.n4_cache, allow_border=args.allow_border,
                        diagnostics=args.diagnostics, sequences=sequences, structures=structures,
-                       extract_workers=max(1, args.workers or 1) if not args.manifest else 1)
+                       extract_workers=(args.workers or 1) if not args.manifest else 1)
 
 
 def run_mri_manifest(args: argparse.Namespace) -> int:
@@ -141,7 +160,7 @@ def run_mri_manifest(args: argparse.Namespace) -> int:
     run_dir, _ = run_dir_for(args.out)
     result = run_cohort(args.manifest, run_dir, mri.process_case, settings, workers=args.workers or 1,
                         dask=args.dask, resume=not args.no_resume, retry_failed=args.retry_failed,
-                        progress=not args.quiet)
+                        hash_inputs=args.hash_inputs, progress=not args.quiet)
     summary = publish(args.out, result, {"pathway": "mri", "manifest": str(args.manifest),
                                          **load_params(settings.params).provenance(),
                                          "settings": as_record(settings)})
@@ -197,6 +216,7 @@ def run_mri_case_dir(args: argparse.Namespace) -> int:
 
     from alnpredictor.errors import ALNPredictorError, InputError
     from alnpredictor.features.radiomics import load_params
+    from alnpredictor.outputs import OutputGroup, write_csv
     from alnpredictor.pathways import mri
     from alnpredictor.settings import as_record
 
@@ -205,23 +225,17 @@ def run_mri_case_dir(args: argparse.Namespace) -> int:
     case = case_from_dir(Path(args.case_dir), settings)
     cid = case["case_id"]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("") if out.suffix.lower() == ".csv" else out
     failures_path = Path(f"{stem}.failures.csv")
     t0 = time.perf_counter()
     try:
         record = mri.process_case(case, settings)
     except ALNPredictorError as exc:
-        pd.DataFrame([{"case_id": cid, "error_type": type(exc).__name__, "message": str(exc)}]).to_csv(
-            failures_path, index=False)
+        write_csv(failures_path, pd.DataFrame([{"case_id": cid, "error_type": type(exc).__name__, "message": str(exc)}]))
         log.warning("case %s failed: %s", cid, type(exc).__name__)
         raise InputError(f"case {cid} could not be extracted ({exc}); see {failures_path}") from exc
-    pd.DataFrame([{"case_id": cid, **record["features"]}]).to_csv(out, index=False)
     diag_rows = [{"case_id": cid, "block": block, "name": k, "value": str(v)}
                  for block, diag in record["diagnostics"].items() for k, v in diag.items()]
-    pd.DataFrame(diag_rows, columns=["case_id", "block", "name", "value"]).to_csv(f"{stem}.diagnostics.csv", index=False)
-    if failures_path.exists():
-        failures_path.unlink()
     provenance = {
         **load_params(settings.params).provenance(),
         **record["provenance"],
@@ -235,6 +249,15 @@ def run_mri_case_dir(args: argparse.Namespace) -> int:
                            "crop": {b: d.get("alnpredictor_crop") for b, d in record["diagnostics"].items()},
                            "quality": record["quality"]}},
     }
-    Path(f"{stem}.provenance.json").write_text(json.dumps(json_safe(provenance), indent=2))
+    # The table, its diagnostics and provenance appear together or not at all (a full disk leaves nothing).
+    with OutputGroup() as group:
+        table = pd.DataFrame([{"case_id": cid, **record["features"]}]).to_csv(index=False).encode()
+        group.write_with(out, lambda tmp: tmp.write_bytes(table))
+        diag = pd.DataFrame(diag_rows, columns=["case_id", "block", "name", "value"]).to_csv(index=False).encode()
+        group.write_with(f"{stem}.diagnostics.csv", lambda tmp: tmp.write_bytes(diag))
+        group.write_json(f"{stem}.provenance.json", json_safe(provenance))
+        group.commit()
+    if failures_path.exists():
+        failures_path.unlink()
     print(f"1 of 1 case(s) extracted -> {out}")
     return 0

@@ -40,12 +40,11 @@ def normalise_manifest(path: str | Path, out_dir: str | Path, label: str | None 
     (``image``, ``mask``, ``seed_ras``, ``background_ras``) renamed, a ``label`` column named
     otherwise (e.g. ``ALN_status``) renamed to ``label``, ``pathway`` set to ``us``. Written to
     ``out_dir/manifest-us.csv`` when anything changed; else the original path is returned."""
-    import pandas as pd
+    from alnpredictor.cohort.manifest import read_table
+    from alnpredictor.outputs import write_csv
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"manifest not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_table(path)
     aliases = dict(ALIASES)
     if label and label != "label":
         if label not in df.columns:
@@ -64,8 +63,7 @@ def normalise_manifest(path: str | Path, out_dir: str | Path, label: str | None 
         if col in df.columns:  # keep paths valid from the new manifest's folder
             df[col] = [str((base / v).resolve()) if v and not Path(v).is_absolute() else v for v in df[col]]
     out = Path(out_dir) / "manifest-us.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    write_csv(out, df)
     return out
 
 
@@ -106,6 +104,7 @@ def settings_from_args(args: argparse.Namespace) -> USSettings:
         input_size=getattr(args, "input_size", None) or deep.INPUT_SIZE,
         torch_threads=getattr(args, "torch_threads", None),
         spacing_mm=getattr(args, "spacing_mm", None),
+        allow_border=bool(getattr(args, "allow_border", False)),
     )
     return cohort_settings(settings, int(getattr(args, "workers", None) or 1))
 
@@ -129,13 +128,18 @@ def extract_cohort(
     dask: Any = None,
     resume: bool = True,
     retry_failed: bool = False,
+    hash_inputs: bool = False,
     progress: bool = True,
 ):
     """Features of every case of an ultrasound manifest into the run folder ``out_dir`` (see
     :func:`alnpredictor.cohort.runner.run_cohort`; ``out_dir/us-provenance.json`` records
     :func:`run_provenance`); returns its :class:`~alnpredictor.cohort.runner.CohortResult`."""
+    import tempfile
+
+    from alnpredictor.cohort.manifest import load_manifest
     from alnpredictor.cohort.runner import run_cohort
     from alnpredictor.jsonsafe import json_safe
+    from alnpredictor.outputs import write_json
     from alnpredictor.pathways import us
 
     out = Path(out_dir)
@@ -144,9 +148,12 @@ def extract_cohort(
     if settings.weights is None:
         log.warning("deep features will come from an %s (no --weights): they are reproducible but not the "
                     "study's fine-tuned features", provenance["deep_backbone"])
+    # Validate the whole manifest before anything is written to the run folder.
+    with tempfile.TemporaryDirectory() as tmp:
+        load_manifest(normalise_manifest(manifest, tmp))
     result = run_cohort(normalise_manifest(manifest, out), out, us.process_case, settings, workers=workers, dask=dask,
-                        resume=resume, retry_failed=retry_failed, progress=progress)
-    (out / PROVENANCE_FILE).write_text(json.dumps(json_safe(provenance), indent=2))
+                        resume=resume, retry_failed=retry_failed, hash_inputs=hash_inputs, progress=progress)
+    write_json(out / PROVENANCE_FILE, json_safe(provenance))
     return result
 
 
@@ -166,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     result = extract_cohort(args.manifest, run_dir, settings, workers=workers, dask=getattr(args, "dask", None),
                             resume=not getattr(args, "no_resume", False),
                             retry_failed=bool(getattr(args, "retry_failed", False)),
+                            hash_inputs=bool(getattr(args, "hash_inputs", False)),
                             progress=not getattr(args, "quiet", False))
     provenance = json.loads((run_dir / PROVENANCE_FILE).read_text())
     summary = {"pathway": "us", **publish(args.out, result, provenance), "deep_backbone": provenance["deep_backbone"]}

@@ -34,7 +34,9 @@ the case in ``failures.csv`` and goes on with the rest (``strict=True`` refuses 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +73,11 @@ def known_columns() -> frozenset[str]:
 _CASE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def case_key(case_id: str) -> str:
-    """File-name key of a case: a hash, so patient identifiers never appear in file names."""
-    return hashlib.sha256(case_id.encode("utf-8")).hexdigest()[:20]
+def case_key(case_id: str, salt: str = "") -> str:
+    """File-name key of a case: a hash, so patient identifiers never appear in file names. The cohort
+    runner passes its run folder's random ``salt`` (``run.json``), so that the names cannot be turned
+    back into ids by hashing guessed ids."""
+    return hashlib.sha256(f"{salt}{case_id}".encode()).hexdigest()[:20]
 
 
 class ManifestError(InputError):
@@ -81,6 +85,9 @@ class ManifestError(InputError):
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.problems = problems
+        if len(problems) == 1:  # one line, as every other error of the tool
+            super().__init__(f"manifest {path}: {problems[0]}; fix it and rerun")
+            return
         shown = "\n  - ".join(problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"manifest {path} has {len(problems)} problem(s); fix them and rerun:\n  - {shown}{more}")
@@ -137,19 +144,68 @@ class Manifest:
         return [c for c in self.cases if c.case_id not in self.case_problems]
 
 
-def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = False) -> Manifest:
-    """Read and validate a manifest.
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A manifest CSV as text cells (header names and cells trimmed of surrounding spaces).
 
-    Raises :class:`ManifestError` listing every structural problem (and, with ``strict``, every
-    missing file too); otherwise missing files are returned in ``Manifest.case_problems``.
-    """
+    Refuses, with a message naming the file and the line, what pandas would misread: another
+    separator than ``,`` (``;`` from a European Excel, tabs), a row with more fields than the header
+    (an unquoted comma inside a value), unnamed or repeated header names, text that is not UTF-8.
+    A UTF-8 byte-order mark (Excel's "CSV UTF-8") is accepted. ``df.attrs["lines"]`` holds each row's
+    line number in the file (blank lines are skipped)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises many types for malformed CSV
-        raise InputError(f"manifest {path} is not a readable CSV ({exc}); save it as comma-separated UTF-8") from exc
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"manifest {path} is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from exc
+    except OSError as exc:
+        raise InputError(f"manifest {path} could not be read ({exc.strerror or exc})") from exc
+    header_line = text.splitlines()[0] if text.strip() else ""
+    if "," not in header_line:
+        for sep, name in ((";", "';' (semicolon)"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in header_line:
+                raise InputError(f"manifest {path} separates its columns with {name}, not commas; save it as "
+                                 "comma-separated CSV (Excel: 'CSV UTF-8 (comma delimited)')")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        rows, lines, problems = [], [], []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue  # blank line
+            if len(row) > len(header) and any(cell.strip() for cell in row[len(header):]):
+                problems.append(f"line {reader.line_num} has {len(row)} fields but the header has {len(header)}: "
+                                "quote values that contain commas (\"a,b\")")
+                continue
+            rows.append([cell.strip() for cell in row[: len(header)]] + [""] * (len(header) - len(row)))
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise InputError(f"manifest {path} is not a readable CSV (line {reader.line_num}: {exc}); save it as "
+                         "comma-separated UTF-8") from exc
+    unnamed = [i + 1 for i, h in enumerate(header) if not h]
+    if unnamed:
+        problems.insert(0, f"column(s) {unnamed} of the header have no name")
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        problems.insert(0, f"column(s) {repeated} appear more than once in the header")
+    if problems:
+        raise ManifestError(path, problems)
+    df = pd.DataFrame(rows, columns=header, dtype=str)
+    df.attrs["lines"] = lines
+    return df
+
+
+def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = False) -> Manifest:
+    """Read and validate a manifest.
+
+    Case ids are trimmed before anything else, so ``P1`` and `` P1`` are one id (a duplicate) and
+    never share a shard. Raises :class:`ManifestError` listing every structural problem (and, with
+    ``strict``, every missing file too); otherwise missing files are returned in
+    ``Manifest.case_problems``.
+    """
+    path = Path(path)
+    df = read_table(path)
     base = path.parent
     problems: list[str] = []
     case_problems: dict[str, list[str]] = {}
@@ -162,12 +218,19 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
             f"unknown column(s) {unknown}: use the documented names (see README, 'Cohort manifest'); "
             "prefix extra clinical variables with 'clin_'"
         )
-    dup = df["case_id"][df["case_id"].duplicated()].unique().tolist()
+    line_of = df.attrs.get("lines") or list(range(2, len(df) + 2))
+    seen: dict[str, list[int]] = {}
+    for i, cid in enumerate(df["case_id"]):  # cells are trimmed: ' P1' is P1
+        if cid:
+            seen.setdefault(cid, []).append(line_of[i])
+    dup = {cid: lines for cid, lines in seen.items() if len(lines) > 1}
     if dup:
-        problems.append(f"duplicate case_id(s): {dup}")
+        problems.append("duplicate case_id(s) (spaces around ids do not count): " + "; ".join(
+            f"'{cid}' on lines {', '.join(map(str, lines))}" for cid, lines in dup.items())
+            + " — give every case its own id")
     cases: list[Case] = []
-    for i, row in df.iterrows():
-        line = i + 2  # header is line 1
+    for i, (_, row) in enumerate(df.iterrows()):
+        line = line_of[i]
         cid = str(row["case_id"]).strip()
         where = f"line {line} (case {cid or '?'})"
         if not cid or not _CASE_ID.match(cid):

@@ -6,6 +6,10 @@ longer than a whole cropped case. The pool is therefore created once and reused 
 imported those libraries (a fork of a clean, single-threaded server process: safe with ITK's
 threads, unlike a fork of the caller), or with ``spawn`` where forkserver does not exist.
 Tasks are top-level functions with picklable arguments, so the pool is spawn-safe.
+
+Every worker process of the package (this pool and the cohort runner's) is tied to its parent with
+:func:`tie_to_parent`: killed however (SIGKILL, OOM killer), the parent takes its workers with it,
+and Ctrl-C is the parent's to handle (workers ignore SIGINT; the parent stops them).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import atexit
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,56 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+#: How often a worker's watchdog thread looks at its parent (seconds).
+WATCHDOG_INTERVAL_S = 0.5
+
+
+def _set_parent_death_signal() -> bool:
+    """Linux: have the kernel SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    Immediate even while the process runs C code that holds the GIL (N4, PyRadiomics' matrices),
+    where a Python watchdog thread could not run."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no libc/prctl (musl builds, sandboxes): the watchdog remains
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        if os.getppid() != parent_pid:  # re-parented: the parent is gone
+            os._exit(1)
+        time.sleep(WATCHDOG_INTERVAL_S)
+
+
+def tie_to_parent(parent_pid: int | None = None) -> None:
+    """Make a worker process end with its parent and leave Ctrl-C to the parent.
+
+    :param parent_pid: the process that started the pool (spawn); ``None``: this process's parent as
+        it is now (forkserver: the server, which itself ends with the process that started it).
+
+    Call it first in a worker's initializer. On Linux the kernel kills the worker when the parent
+    dies (:func:`_set_parent_death_signal`); everywhere a daemon thread checks every
+    :data:`WATCHDOG_INTERVAL_S` seconds that the worker has not been re-parented (and covers the
+    moment between start-up and this call: a parent already gone is noticed at once). SIGINT is
+    ignored: a terminal sends Ctrl-C to the whole process group, and the parent stops its workers
+    itself and reports what was kept.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_parent_death_signal()
+    if parent_pid is None:
+        parent_pid = os.getppid()
+    elif os.getppid() != parent_pid:  # died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True).start()
+
+
 def _init_worker() -> None:
     """Worker start-up: quiet PyRadiomics' INFO records; one ITK thread per worker process.
 
@@ -49,6 +106,7 @@ def _init_worker() -> None:
     """
     import SimpleITK as sitk
 
+    tie_to_parent()  # the forkserver, which ends with the process that started it
     logging.getLogger("radiomics").setLevel(logging.WARNING)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 

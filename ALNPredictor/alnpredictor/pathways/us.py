@@ -193,7 +193,8 @@ def case_features(image: sitk.Image, mask: sitk.Image, settings: USSettings | No
 
     settings = settings or USSettings()
     params = radiomics_params(settings) if settings.radiomics else None
-    feats = ultrasound.handcrafted_features(image, mask, radiomics=settings.radiomics, params=params)
+    feats = ultrasound.handcrafted_features(image, mask, radiomics=settings.radiomics, params=params,
+                                            allow_border=settings.allow_border)
     img2, msk2, _ = ultrasound.frame_arrays(image, mask)
     ext = extractor if extractor is not None else extractor_for(settings)
     values = ext.extract([img2], [msk2])[0].astype(float)
