@@ -15,7 +15,6 @@ The models are demonstrations trained on synthetic data, never for patients.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -56,6 +55,7 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
 
     from alnpredictor.cohort.runner import run_cohort
     from alnpredictor.models import save_bundle, train_model, validate
+    from alnpredictor.outputs import write_json
     from alnpredictor.pathways import mri
     from alnpredictor.report.figures import validation_figures
     from alnpredictor.synthetic.mri_cohort import make_cohort, write_patients
@@ -112,8 +112,7 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
         for site, df in tests.items():
             results[key][site] = validate(model, df, "label")
             validation_figures(model, df, "label", out / "validation" / key / f"site-{site}")
-    (out / "validation").mkdir(parents=True, exist_ok=True)
-    (out / "validation" / "validation.json").write_text(json.dumps(results, indent=2, default=float))
+    write_json(out / "validation" / "validation.json", results, default=float)
     print(f"    figures: {out / 'validation'} ({time.perf_counter() - t:.0f} s)")
 
     t = _step(5, "Predicting one patient of site B and writing the report")
@@ -138,7 +137,7 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 7, sizes: dict[str
         "bundles": {k: str(v) for k, v in bundles.items()}, "report": {k: str(v) for k, v in report_paths.items()},
         "features_csv": str(res.features_csv),
     }
-    (out / "demo-summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "demo-summary.json", summary)
     print(f"\n    outputs in {out} — features.csv, models/, validation/, report/; wall time {wall:.0f} s")
     print(f"    {BANNER.splitlines()[0]}")
     return summary

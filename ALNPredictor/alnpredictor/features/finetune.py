@@ -15,7 +15,6 @@ an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -303,7 +302,9 @@ def finetune(
         "weights_sha256": deep.file_sha256(out),
         "torch": torch.__version__,
     }
-    Path(str(out) + ".json").write_text(json.dumps(meta, indent=2, default=float))
+    from alnpredictor.outputs import write_json
+
+    write_json(Path(str(out) + ".json"), meta, default=float)
     return FinetuneResult(out, best_epoch, float(score), history, resumed_from)
 
 

@@ -19,6 +19,7 @@ as ``$\\x$`` is printed as typed instead of being parsed as matplotlib mathtext 
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,16 @@ def _figure(width: float, height: float):
 
 
 def plain(text: Any) -> str:
-    """``text`` drawn as typed: every ``$`` escaped so matplotlib never parses it as mathtext."""
-    return str(text).replace("$", r"\$")
+    """``text`` drawn as typed: every ``$`` escaped so matplotlib never parses it as mathtext;
+    control characters become spaces and invisible format characters (direction marks) go."""
+    out = []
+    for c in str(text):
+        category = unicodedata.category(c)
+        if category == "Cc":
+            out.append(" ")
+        elif category != "Cf":
+            out.append(c)
+    return "".join(out).replace("$", r"\$")
 
 
 def save_figure(fig: Figure, stem: str | Path, dpi: int = 150, group: OutputGroup | None = None) -> list[Path]:
