@@ -8,6 +8,7 @@ applies to (with its default) are read from the recipe registry
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 #: Recipe-setting flags: (flag, option name, type, what it sets).
 _RECIPE_SETTINGS = (
@@ -17,6 +18,17 @@ _RECIPE_SETTINGS = (
     ("--folds", "n_folds", int, "cross-validation folds"),
     ("--lambda-rule", "lambda_rule", None, "lambda.min or lambda.1se"),
 )
+
+
+def probability_cutoff(text: str) -> float:
+    """argparse type of ``--cutoff``: a probability strictly between 0 and 1."""
+    from alnpredictor.errors import InputError
+    from alnpredictor.models.recipes.base import check_cutoff
+
+    try:
+        return check_cutoff(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _recipes_with(option: str) -> list[str]:
@@ -55,9 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name (default: the bundle's name)")
     p.add_argument("--site", help="training site / hospital (recorded in the model card)")
     p.add_argument("--seed", type=int, default=0, help="random seed (CV folds, forests; default 0)")
-    p.add_argument("--cutoff", type=float, help="fixed probability cut-off instead of Youden's")
+    p.add_argument("--cutoff", type=probability_cutoff, metavar="P",
+                   help="fixed probability cut-off (0 < P < 1) instead of Youden's")
     p.add_argument("--exclude", nargs="+", default=[], metavar="COL", help="columns that are not features")
-    p.add_argument("--feature-list", metavar="FILE", help="use only these features (one name per line)")
+    p.add_argument("--feature-list", metavar="FILE|A,B,...",
+                   help="the feature columns (a file, one name per line, or names separated by commas); default: "
+                        "the columns named as imaging features ({ROI}{SEQ}_..., US_..., DL_<i>). Clinical columns "
+                        "(age, ki67, ...) are features only when listed here")
     p.add_argument("--icc-keep", metavar="FILE", help="ICC keep-list: features that passed the ICC filter")
     g = p.add_argument_group(signature_recipes)
     g.add_argument("--signature", metavar="COEF.csv|S.alnmodel",
@@ -73,17 +89,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _feature_list(value: str, columns) -> list[str]:
+    """``--feature-list``: a file (one name per line, ``#`` comments) or comma-separated names."""
+    from alnpredictor.errors import InputError
 
+    path = Path(value)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read feature list {path}: {exc}") from exc
+        names = [t.strip() for t in text.splitlines() if t.strip() and not t.strip().startswith("#")]
+        if not names:
+            raise InputError(f"feature list {path} names no feature")
+        return names
+    if "," in value or value in columns:
+        return [t.strip() for t in value.split(",") if t.strip()]
+    raise InputError(f"feature list not found: {path} (give a file with one name per line, or the names "
+                     "separated by commas)")
+
+
+def _run(args: argparse.Namespace) -> int:
     from alnpredictor.errors import InputError
     from alnpredictor.models import save_bundle, train_model
-    from alnpredictor.models.bundle import bundle_path
+    from alnpredictor.models.bundle import check_bundle_target
     from alnpredictor.models.design import read_table
     from alnpredictor.models.labels import parse_label_value
 
+    out = check_bundle_target(args.out)  # a link or a non-bundle is refused before minutes of training
     table = read_table(args.features)
-    out = bundle_path(args.out)
     opts: dict = {"name": args.name or out.name[: -len(".alnmodel")], "seed": args.seed}
     for key in ("site", "cutoff", *(option for _, option, _, _ in _RECIPE_SETTINGS)):
         if getattr(args, key) is not None:
@@ -91,10 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.exclude:
         opts["exclude"] = args.exclude
     if args.feature_list:
-        path = Path(args.feature_list)
-        if not path.is_file():
-            raise InputError(f"feature list not found: {path}")
-        opts["features"] = [t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+        opts["features"] = _feature_list(args.feature_list, set(map(str, table.columns)))
     if args.icc_keep:
         opts["icc_keep"] = args.icc_keep
     if args.choice:
@@ -119,12 +150,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Names shown per reason in the summary (model.json lists every column).
+_SHOWN_PER_REASON = 40
+
+
 def _print_summary(model, path) -> None:
     tr, m, cut = model.spec["training"], model.spec["metrics"], model.spec["cutoff"]
     print(f"model {model.name} ({model.recipe}) — research use only")
     print(f"  training cohort: n {tr['n']}, {tr['n_positive']} positive (prevalence {tr['prevalence']:.3f})"
           + (f", {tr['n_excluded_missing']} excluded for missing values" if tr["n_excluded_missing"] else ""))
     print(f"  features: {len(model.features)}; clinical: {[f['name'] for f in model.clinical_fields]}")
+    dropped = (model.spec.get("details") or {}).get("dropped_columns") or {}
+    if dropped:
+        groups: dict[str, list[str]] = {}
+        for col, reason in dropped.items():
+            groups.setdefault(reason, []).append(col)
+        print(f"  columns not used ({len(dropped)}; every one with its reason in model.json details.dropped_columns):")
+        for reason, cols in groups.items():
+            shown = ", ".join(cols[:_SHOWN_PER_REASON])
+            more = f" and {len(cols) - _SHOWN_PER_REASON} more" if len(cols) > _SHOWN_PER_REASON else ""
+            print(f"    {reason}: {shown}{more}")
     print(f"  apparent AUC {m['auc']:.3f} (95% CI {m['auc_ci'][0]:.3f}–{m['auc_ci'][1]:.3f}, DeLong)")
     print(f"  cut-off {cut['value']:.3f} ({cut['method']}, {cut['source']})")
     table = (model.spec.get("details") or {}).get("table")

@@ -4,6 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from alnpredictor.cli.train import probability_cutoff
+
+
+def bootstrap_replicates(text: str) -> int:
+    """argparse type of ``--bootstrap``: a whole number of replicates (at least 100)."""
+    from alnpredictor.errors import InputError
+    from alnpredictor.stats.auc import check_bootstrap_replicates
+
+    try:
+        number = int(text)
+    except ValueError:
+        number = text
+    try:
+        return check_bootstrap_replicates(number)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,12 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", required=True, metavar="COL", help="outcome column")
     p.add_argument("--positive", metavar="VALUE",
                    help="label value meaning metastasis (default: the model's, else 1)")
-    p.add_argument("--cutoff", type=float, help="probability cut-off (default: the model's; else Youden here)")
+    p.add_argument("--cutoff", type=probability_cutoff, metavar="P",
+                   help="probability cut-off, 0 < P < 1 (default: the model's; else Youden here)")
     p.add_argument("--json", metavar="OUT.json", help="write all results as JSON")
     p.add_argument("--plots", metavar="DIR", help="write ROC, calibration, decision curve (and nomogram), PNG+SVG")
     p.add_argument("--subgroup", metavar="COL", help="also report AUCs within subgroups of this column")
     p.add_argument("--compare", metavar="M2", help="older model/signature to compare with (paired DeLong, NRI, IDI)")
-    p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap AUC CI with N replicates instead of DeLong")
+    p.add_argument("--bootstrap", type=bootstrap_replicates, metavar="N",
+                   help="bootstrap AUC CI with N replicates (at least 100; 2000 is usual) instead of DeLong")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=_run)
 
@@ -35,10 +54,8 @@ def _fmt(metric: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from alnpredictor.jsonsafe import json_safe
     from alnpredictor.models import compare_models, resolve_model, validate
     from alnpredictor.models.design import read_table
     from alnpredictor.models.labels import parse_label_value
@@ -73,18 +90,51 @@ def _run(args: argparse.Namespace) -> int:
               f"NRI(>0) {c['nri_continuous']['nri']:+.3f}; IDI {c['idi']['idi']:+.3f} (p {c['idi']['p_value']:.3g})")
     for w in res["warnings"]:
         print(f"warning [{w['code']}]: {w['message']}")
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(json_safe(res), indent=2))
-        print(f"results written to {out}")
-    if args.plots:
-        from alnpredictor.report.figures import validation_figures
+    if args.json or args.plots:
+        _write_outputs(args, model, table, res, positive)
+    return 0
 
-        paths = validation_figures(model, table, args.label, args.plots, positive=positive,
-                                   cutoff=args.cutoff)
+
+def _write_outputs(args: argparse.Namespace, model, table, res: dict, positive) -> None:
+    """The JSON results and the plots, all or none: every file is written under a temporary name
+    beside its destination and renamed only once all are complete (``alnpredictor.outputs``)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from alnpredictor.errors import OutputError
+    from alnpredictor.jsonsafe import json_safe
+    from alnpredictor.outputs import OutputGroup, output_error
+
+    with OutputGroup() as group:
+        if args.json:
+            group.write_json(Path(args.json), json_safe(res), allow_nan=False)
+        drawn: list[Path] = []
+        if args.plots:
+            from alnpredictor.report.figures import validation_figures
+
+            plots = Path(args.plots)
+            if plots.is_symlink() or (plots.exists() and not plots.is_dir()):
+                raise OutputError(f"could not write {plots}: --plots needs a folder (not a file or a link)")
+            try:
+                plots.mkdir(parents=True, exist_ok=True)
+                scratch = Path(tempfile.mkdtemp(dir=plots, prefix=".tmp-plots-"))
+            except OSError as exc:
+                raise output_error(plots, exc) from exc
+            try:
+                drawn = validation_figures(model, table, args.label, scratch, positive=positive,
+                                           cutoff=args.cutoff)  # user text drawn as plain text there
+                for src in drawn:
+                    group.write_with(plots / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
+            except OSError as exc:
+                raise output_error(plots, exc) from exc
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        group.commit()
+    if args.json:
+        print(f"results written to {args.json}")
+    if args.plots:
         if not model.spec.get("points"):
             print("  (no nomogram: the model has no points scale — SVM recipes and signatures without a "
                   "training cohort)")
-        print(f"{len(paths)} plot files written to {args.plots}")
-    return 0
+        print(f"{len(drawn)} plot files written to {args.plots}")

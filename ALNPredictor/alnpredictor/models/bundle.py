@@ -15,15 +15,18 @@ too is not stopped). Share bundles through a channel you trust.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path
 
-from alnpredictor.errors import ModelBundleError
+from alnpredictor.errors import ModelBundleError, OutputError
 from alnpredictor.jsonsafe import json_safe
 from alnpredictor.models.fitted import SCHEMA, SCHEMA_VERSION, FittedModel
+from alnpredictor.outputs import output_error
 
 BUNDLE_SUFFIX = ".alnmodel"
 MODEL_JSON = "model.json"
@@ -47,39 +50,89 @@ def bundle_path(path: str | Path) -> Path:
     return path if path.name.endswith(BUNDLE_SUFFIX) else path.with_name(path.name + BUNDLE_SUFFIX)
 
 
+def check_bundle_target(path: str | Path) -> Path:
+    """Where ``save_bundle`` may write (``.alnmodel`` appended if missing): a new path or an existing
+    bundle folder it replaces, never a symbolic link (the tool never writes through links) or any
+    other file or folder. Call it before training so a bad ``--out`` is refused at once."""
+    path = bundle_path(path)
+    if path.is_symlink():
+        raise OutputError(f"could not write {path}: it is a symbolic link; give a plain folder path for the bundle "
+                          "(the tool never writes through links)")
+    if path.exists() and not (path.is_dir() and (path / MODEL_JSON).is_file()):
+        raise ModelBundleError(f"{path} exists and is not a model bundle; choose another --out")
+    return path
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file, flush it to the disk and check its size (a full disk may cut it)."""
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if path.stat().st_size != len(data):
+        raise OSError(errno.EIO, f"{path.name} was written incompletely")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not every file system lets a folder be opened for fsync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_bundle(model: FittedModel, path: str | Path) -> Path:
     """Write ``model`` as a bundle directory (``.alnmodel`` appended if missing); returns its path.
 
-    An existing bundle at ``path`` is replaced; any other existing file or folder is refused.
+    Every file is written and fsynced in a temporary folder beside ``path``, which is renamed to
+    ``path`` only at the end: a bundle appears whole or not at all, and an existing bundle at
+    ``path`` is replaced only once the new one is complete (it is kept when writing fails). A full
+    disk or read-only folder is an :class:`~alnpredictor.errors.OutputError` naming the bundle; a
+    symbolic link or a path that is not a bundle is refused (:func:`check_bundle_target`).
     """
     import skops.io as sio
 
-    path = bundle_path(path)
-    if path.exists() and not (path.is_dir() and (path / MODEL_JSON).is_file()):
-        raise ModelBundleError(f"{path} exists and is not a model bundle; choose another --out")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()
+    path = check_bundle_target(path)
+    # everything is serialised before the disk is touched
+    contents: dict[str, bytes] = {}
+    if model.estimator is not None:
+        contents[ESTIMATOR_FILE] = sio.dumps(model.estimator)
+    if model.signature_estimator is not None:
+        contents[SIGNATURE_FILE] = sio.dumps(model.signature_estimator)
+    doc = json_safe({k: v for k, v in model.spec.items() if k not in ("files", "integrity")})
+    doc["files"] = {name: sha256(data) for name, data in contents.items()}
+    doc["integrity"] = {"algorithm": "sha256", "digest": sha256(canonical_json(doc))}
+    contents[MODEL_JSON] = canonical_json(doc)
+
+    token = uuid.uuid4().hex[:8]
+    tmp = path.parent / f".{path.name}.{token}.tmp"
+    old = path.parent / f".{path.name}.{token}.old"
     try:
-        files: dict[str, str] = {}
-        if model.estimator is not None:
-            data = sio.dumps(model.estimator)
-            (tmp / ESTIMATOR_FILE).write_bytes(data)
-            files[ESTIMATOR_FILE] = sha256(data)
-        if model.signature_estimator is not None:
-            data = sio.dumps(model.signature_estimator)
-            (tmp / SIGNATURE_FILE).write_bytes(data)
-            files[SIGNATURE_FILE] = sha256(data)
-        doc = json_safe({k: v for k, v in model.spec.items() if k not in ("files", "integrity")})
-        doc["files"] = files
-        doc["integrity"] = {"algorithm": "sha256", "digest": sha256(canonical_json(doc))}
-        (tmp / MODEL_JSON).write_bytes(canonical_json(doc))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        for name, data in contents.items():
+            _write_synced(tmp / name, data)
+        _fsync_dir(tmp)
         if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+            path.rename(old)  # kept until the new bundle is in place
+        try:
+            tmp.rename(path)
+        except OSError:
+            if old.exists():
+                old.rename(path)
+            raise
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for folder in (tmp, old):
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
     return path
 
 
@@ -176,4 +229,5 @@ def load_bundle(path: str | Path) -> FittedModel:
         raise _refuse(path, f"{MODEL_JSON} is incomplete ({exc!r})") from exc
 
 
-__all__ = ["BUNDLE_SUFFIX", "SCHEMA", "SCHEMA_VERSION", "load_bundle", "read_bundle_spec", "save_bundle"]
+__all__ = ["BUNDLE_SUFFIX", "SCHEMA", "SCHEMA_VERSION", "check_bundle_target", "load_bundle", "read_bundle_spec",
+           "save_bundle"]

@@ -1,6 +1,8 @@
 """From a feature table to the numbers a model sees.
 
-* which columns are features (numeric, not the label, not clinical, not an identifier);
+* which columns are features (named as imaging features — ``{ROI}{SEQ}_...``, ``US_...``, ``DL_<i>`` —
+  or listed explicitly; never the label, a clinical variable or an identifier), and why each other
+  column is not;
 * clinical fields: their type and allowed values, inferred on the training cohort and stored in
   the bundle (a Slicer form is built from them), and their encoding (numbers as they are,
   categories as 0/1 indicators against the first level, R's treatment coding);
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alnpredictor import study
 from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.models.labels import value_key
 
@@ -26,32 +29,85 @@ ID_COLUMNS = {"id", "case", "case_id", "caseid", "patient", "patient_id", "patie
 MAX_LISTED_LEVELS = 12
 
 
+#: Why a column of a training table is not a feature (model.json ``details.dropped_columns`` and the
+#: ``train`` summary group the columns by these reasons).
+DROP_REASONS = {
+    "excluded": "excluded (--exclude)",
+    "identifier": "identifier column",
+    "clinical": "clinical variable: give it with --clinical, or name it in --feature-list to use it as a feature",
+    "not_feature_name": "not an imaging feature name ({ROI}{SEQ}_..., US_..., DL_<i>): name it in --feature-list "
+                        "to use it",
+    "not_listed": "not in the feature list",
+    "not_icc_kept": "not in the ICC keep-list",
+    "missing": "has missing values: fill them in, or name it in --feature-list to leave out those cases instead",
+    "constant": "constant (one value in every case)",
+}
+
+
+def is_feature_name(column: str) -> bool:
+    """Whether ``column`` is named as an imaging feature (:func:`alnpredictor.study.is_mri_feature`
+    or :func:`~alnpredictor.study.is_us_feature`)."""
+    return study.is_mri_feature(str(column)) or study.is_us_feature(str(column))
+
+
 def candidate_features(table: pd.DataFrame, label: str, clinical: Sequence[str] = (),
-                       exclude: Sequence[str] = ()) -> list[str]:
-    """Numeric columns other than the label, clinical fields, identifiers and ``exclude``."""
-    skip = {label, *clinical, *exclude}
+                       exclude: Sequence[str] = (), dropped: dict[str, str] | None = None) -> list[str]:
+    """Columns named as imaging features (``{ROI}{SEQ}_...``, ``US_...``, ``DL_<i>``) other than the
+    label, the clinical fields, identifiers, the study's clinical variables and ``exclude``.
+
+    A table column is never a feature because it happens to be numeric: age or Ki-67 must not enter
+    an imaging signature unnoticed. Every other column's reason is added to ``dropped``
+    (``{column: reason}``) when given."""
+    skip = {label, *clinical}
+    excluded = set(exclude)
     out = []
     for col in table.columns:
-        if col in skip or str(col).strip().lower() in ID_COLUMNS:
+        name = str(col)
+        if col in skip:
             continue
-        if pd.api.types.is_numeric_dtype(table[col]) and not pd.api.types.is_bool_dtype(table[col]):
-            out.append(str(col))
+        if col in excluded:
+            reason = "excluded"
+        elif name.strip().lower() in ID_COLUMNS:
+            reason = "identifier"
+        elif study.is_clinical_column(name):
+            reason = "clinical"
+        elif not is_feature_name(name):
+            reason = "not_feature_name"
+        else:
+            out.append(name)
+            continue
+        if dropped is not None:
+            dropped[name] = DROP_REASONS[reason]
     return out
 
 
+def _row_name(table: pd.DataFrame, position: int) -> str:
+    """How a user finds a table row: the 1-based data row of the table as read (index label + 1)."""
+    label = table.index[position]
+    return f"row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label!r}"
+
+
 def numeric_block(table: pd.DataFrame, columns: Sequence[str], what: str = "feature") -> np.ndarray:
-    """``table[columns]`` as floats; text that is not a number is an error naming the column."""
+    """``table[columns]`` as floats; text that is not a number or an infinite value is an error naming
+    the column and the row (missing values stay NaN: callers decide about them)."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise InputError(f"{what} column(s) missing from the table: {missing[:10]}")
     block = np.empty((len(table), len(columns)), dtype=float)
     for j, col in enumerate(columns):
         values = pd.to_numeric(table[col], errors="coerce")
-        bad = values.isna() & table[col].notna()
+        bad = (values.isna() & table[col].notna()).to_numpy()
         if bad.any():
-            example = table[col][bad].iloc[0]
-            raise InputError(f"{what} column {col!r} holds non-numeric values (e.g. {example!r}); fix the table")
+            pos = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{what} column {col!r} holds a non-numeric value ({table[col].iloc[pos]!r} in "
+                             f"{_row_name(table, pos)}); fix the table")
         block[:, j] = values.to_numpy(dtype=float)
+        infinite = np.isinf(block[:, j])
+        if infinite.any():
+            pos = int(np.flatnonzero(infinite)[0])
+            raise InputError(f"{what} column {col!r} holds an infinite value ({block[pos, j]} in "
+                             f"{_row_name(table, pos)}; {int(infinite.sum())} case(s) in all): fix the table "
+                             "(an infinite feature usually means a failed extraction)")
     return block
 
 
@@ -143,6 +199,8 @@ def encode_clinical(table: pd.DataFrame, fields: Sequence[Mapping]) -> np.ndarra
             if values.isna().any():
                 raise ClinicalDataError(
                     f"clinical field {name!r} must be a number (got {col[values.isna()].iloc[0]!r})")
+            if np.isinf(values).any():
+                raise ClinicalDataError(f"clinical field {name!r} holds an infinite value; fix the table")
             if f["type"] == "integer" and np.any(np.mod(values, 1) != 0):
                 raise ClinicalDataError(f"clinical field {name!r} must be a whole number")
             blocks.append(values.to_numpy(float)[:, None])

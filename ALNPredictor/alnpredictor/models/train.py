@@ -25,7 +25,9 @@ import pandas as pd
 from alnpredictor import __version__
 from alnpredictor.errors import ClinicalDataError, InputError
 from alnpredictor.models import nomogram as nomo
+from alnpredictor.models.clinical import PLAUSIBLE, check_clinical_table
 from alnpredictor.models.design import (
+    DROP_REASONS,
     candidate_features,
     clinical_columns,
     display_range,
@@ -36,6 +38,7 @@ from alnpredictor.models.design import (
 from alnpredictor.models.fitted import INTENDED_USE, RESEARCH_USE, SCHEMA, SCHEMA_VERSION, FittedModel
 from alnpredictor.models.labels import binary_labels, value_key
 from alnpredictor.models.recipes import RECIPES, FeatureSelection, RecipeFit, TrainingData, get_recipe
+from alnpredictor.models.recipes.base import check_cutoff
 from alnpredictor.stats.auc import delong_auc
 from alnpredictor.stats.calibration import brier_score, slope_intercept
 from alnpredictor.stats.checks import feature_statistics
@@ -46,13 +49,15 @@ from alnpredictor.stats.metrics import binary_metrics, youden_cutoff
 class TrainingOptions:
     """Options every recipe takes (the recipe's own options are its ``Options`` dataclass).
 
-    :ivar features: feature columns to use (default: numeric columns other than label, clinical, ids).
+    :ivar features: feature columns to use (default: the columns named as imaging features,
+        ``{ROI}{SEQ}_...``, ``US_...``, ``DL_<i>``; never a clinical variable or an identifier unless
+        listed here).
     :ivar exclude: columns that are not features.
     :ivar icc_keep: names or a file: restrict the features to those that passed the ICC filter.
     :ivar name: model name (default: the recipe's name).
     :ivar site: training site (recorded in the model card).
     :ivar seed: random seed (CV folds, forests).
-    :ivar cutoff: fixed probability cut-off instead of Youden's.
+    :ivar cutoff: fixed probability cut-off instead of Youden's (0 < cut-off < 1).
     :ivar clinical_types: ``{column: 'number'|'integer'|'choice'}`` overriding the inferred types.
     :ivar intended_use: intended-use statement for the model card.
     """
@@ -70,6 +75,11 @@ class TrainingOptions:
     @classmethod
     def names(cls) -> frozenset[str]:
         return frozenset(f.name for f in dataclasses.fields(cls))
+
+    def validate(self) -> None:
+        """Refuse a cut-off that is not a probability strictly between 0 and 1."""
+        if self.cutoff is not None:
+            check_cutoff(self.cutoff)
 
 
 def software_versions() -> dict[str, str]:
@@ -113,31 +123,94 @@ def _read_keep_list(keep: Any) -> list[str]:
 
 def _select_candidates(df: pd.DataFrame, label: str, clinical: Sequence[str],
                        opts: TrainingOptions) -> FeatureSelection:
-    """The standard feature columns: given or numeric candidates, minus missing, ICC-failed, constant."""
+    """The standard feature columns, and why every other column is not one (``dropped_columns``).
+
+    Explicit ``features`` are used as given; otherwise an ICC keep-list names the features (those of
+    its names that are table columns); otherwise the columns named as imaging features
+    (:func:`~alnpredictor.models.design.candidate_features`: never the clinical variables or
+    identifiers), less those with missing values. Constant columns are dropped in every case."""
     notes: dict[str, Any] = {}
+    dropped: dict[str, str] = {}
+    skip = {label, *clinical}
     if opts.features is not None:
         feats = [str(f) for f in opts.features]
         missing = [f for f in feats if f not in df.columns]
         if missing:
-            raise InputError(f"feature column(s) not in the training table: {missing[:8]}")
+            raise InputError(f"feature column(s) not in the training table: {missing[:8]}; check the feature list")
+        listed = set(feats)
+        dropped.update({str(c): DROP_REASONS["not_listed"] for c in df.columns
+                        if c not in skip and str(c) not in listed})
     else:
-        feats = candidate_features(df, label, clinical, opts.exclude or ())
+        named = candidate_features(df, label, clinical, opts.exclude or (), dropped)
+        if opts.icc_keep is not None:
+            # the keep-list names the features itself (tables of other naming schemes, e.g. EVC1)
+            keep = set(_read_keep_list(opts.icc_keep))
+            feats = [str(c) for c in df.columns if str(c) in keep and c not in skip and c not in set(opts.exclude or ())]
+            if not feats:
+                raise InputError("the ICC keep-list names none of the table's feature columns; check the names")
+            notes["icc_keep"] = {"listed": len(keep), "kept": len(feats),
+                                 "removed": len([f for f in named if f not in keep])}
+            for f in feats:
+                dropped.pop(f, None)
+            dropped.update({f: DROP_REASONS["not_icc_kept"] for f in named if f not in keep})
+        else:
+            feats = named
         with_missing = [f for f in feats if df[f].isna().any()]
         if with_missing:
             notes["excluded_missing_values"] = with_missing
+            for f in with_missing:
+                dropped[f] = f"{DROP_REASONS['missing']} ({int(df[f].isna().sum())} case(s))"
             feats = [f for f in feats if f not in set(with_missing)]
-    if opts.icc_keep is not None:
+    if opts.features is not None and opts.icc_keep is not None:
         keep = set(_read_keep_list(opts.icc_keep))
         kept = [f for f in feats if f in keep]
         if not kept:
             raise InputError("the ICC keep-list names none of the table's feature columns; check the names")
         notes["icc_keep"] = {"listed": len(keep), "kept": len(kept), "removed": len(feats) - len(kept)}
+        dropped.update({f: DROP_REASONS["not_icc_kept"] for f in feats if f not in keep})
         feats = kept
     constant = [f for f in feats if pd.to_numeric(df[f], errors="coerce").nunique(dropna=True) <= 1]
     if constant:
         notes["excluded_constant"] = constant
+        dropped.update({f: DROP_REASONS["constant"] for f in constant})
         feats = [f for f in feats if f not in set(constant)]
+    notes["dropped_columns"] = dropped
     return FeatureSelection(feats, notes)
+
+
+def describe_dropped(dropped: Mapping[str, str], limit: int | None = None) -> str:
+    """``{column: reason}`` as one line grouped by reason: ``reason: a, b; reason: c`` (at most ``limit``
+    names per reason, then how many more)."""
+    groups: dict[str, list[str]] = {}
+    for col, reason in dropped.items():
+        groups.setdefault(reason, []).append(col)
+    parts = []
+    for reason, cols in groups.items():
+        shown = cols if limit is None else cols[:limit]
+        more = f" and {len(cols) - len(shown)} more" if len(cols) > len(shown) else ""
+        parts.append(f"{reason}: {', '.join(shown)}{more}")
+    return "; ".join(parts)
+
+
+def _check_degenerate(y: np.ndarray, prob: np.ndarray, lp: np.ndarray, recipe: str):
+    """Refuse a fit that cannot rank patients: non-finite or constant training predictions, or an
+    apparent (training-cohort) AUC below chance — e.g. an RBF SVM on many more noise features than
+    cases, whose cross-validated Platt scaling turns its ranking upside down (AUC 0.000)."""
+    if not (np.all(np.isfinite(prob)) and np.all(np.isfinite(lp))):
+        raise InputError(f"the {recipe} fit is unusable: it gives non-finite probabilities on its own training "
+                         "cases; check the features for extreme values")
+    if np.ptp(lp) == 0:
+        raise InputError(f"the {recipe} fit is unusable: it gives every training case the same probability "
+                         f"({float(prob[0]):.3f}), so it cannot rank patients; the features carry no signal it can "
+                         "use — select fewer, informative features or collect more cases")
+    result = delong_auc(y, lp)
+    auc = result.auc
+    if auc < 0.5:
+        raise InputError(f"the {recipe} fit is unusable: its apparent AUC on its own training cohort is "
+                         f"{auc:.3f}, below chance (n {y.size}): it learnt no usable signal (typical of many more "
+                         "features than cases) — select fewer features (--feature-list, --icc-keep) or collect more "
+                         "cases")
+    return result
 
 
 def _linear_predictors(features: Sequence[str], x_raw: np.ndarray, fields: Sequence[dict],
@@ -188,6 +261,7 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
         raise InputError(f"option(s) {sorted(unknown)} do not apply to recipe {recipe!r}; allowed: "
                          f"{sorted(allowed)}")
     common = TrainingOptions(**{k: v for k, v in opts.items() if k in TrainingOptions.names()})
+    common.validate()
     options = recipe_def.make_options({k: v for k, v in opts.items() if k in recipe_def.options.names()})
     if not isinstance(df, pd.DataFrame) or df.empty:
         raise InputError("the training table is empty")
@@ -204,22 +278,37 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     selection = recipe_def.select_features(df, options) if recipe_def.select_features else None
     if selection is None:
         selection = _select_candidates(df, label, clinical, common)
+    else:  # the recipe's signature decides; say so for every other column
+        notes = dict(selection.notes)
+        notes.setdefault("dropped_columns", {str(c): "not read by the signature" for c in df.columns
+                                             if c not in {label, *clinical, *selection.features}})
+        selection = dataclasses.replace(selection, notes=notes)
     features = list(selection.features)
     if recipe_def.needs_features and not features:
-        raise InputError("no feature columns to train on (numeric columns other than label, clinical, ids)")
+        dropped = selection.notes.get("dropped_columns") or {}
+        raise InputError("no feature columns to train on: features are the columns named {ROI}{SEQ}_..., US_... "
+                         "or DL_<i>, or those listed with --feature-list"
+                         + (f"; not used: {describe_dropped(dropped, limit=6)}" if dropped else ""))
     missing_cols = [c for c in features if c not in df.columns]
     if missing_cols:
         raise InputError(f"the training table lacks feature column(s) {missing_cols[:8]}")
+    both = sorted(set(features) & set(clinical))
+    if both:
+        raise InputError(f"column(s) {both} are both features and clinical variables; use each column once")
 
     # --- complete cases ----------------------------------------------------------------------
     used_cols = features + clinical
     complete = ~df[used_cols].isna().any(axis=1) if used_cols else pd.Series(True, index=df.index)
     n_excluded = int((~complete).sum())
-    table = df.loc[complete].reset_index(drop=True)
-    if table.empty:
+    kept = df.loc[complete]
+    if kept.empty:
         raise InputError("no training case has every feature and clinical value; check the table for blanks")
+    numeric_block(kept, features)  # text or an infinite value: an error naming the column and the row
+    fields = infer_clinical_fields(kept, clinical, common.clinical_types)  # ranges of the cases used
+    # impossible values (age −5, Ki-67 1e6, inf) in clinical columns or clinical-named features
+    check_clinical_table(fields, kept, features=[f for f in features if f in PLAUSIBLE], what="the training table")
+    table = kept.reset_index(drop=True)
     y = binary_labels(table, label, positive)
-    fields = infer_clinical_fields(table, clinical, common.clinical_types)  # ranges of the cases used
     data = TrainingData(table=table, y=y, label=label, positive=positive, features=features,
                         x_raw=numeric_block(table, features), fields=fields, x_clin=encode_clinical(table, fields),
                         clinical_columns=clinical_columns(fields), seed=seed, signature=selection.signature,
@@ -257,6 +346,7 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     model = FittedModel(spec, fitted.estimator, fitted.signature_estimator)
     prob = model.predict_proba(table)
     lp = model.decision_function(table)
+    auc = _check_degenerate(y, prob, lp, recipe)  # the apparent AUC (DeLong)
     if common.cutoff is not None:
         cut = {"value": float(common.cutoff), "method": "given", "source": "user"}
     else:
@@ -264,7 +354,6 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
         cut = {"value": yc["cutoff"], "method": yc["method"], "source": "training cohort",
                "sensitivity": yc["sensitivity"], "specificity": yc["specificity"]}
     spec["cutoff"] = cut
-    auc = delong_auc(y, lp)
     spec["metrics"] = {
         "kind": "apparent (training cohort)",
         "auc": auc.auc, "auc_ci": [auc.ci_low, auc.ci_high], "auc_method": "DeLong",
@@ -296,4 +385,4 @@ def train_model(df: pd.DataFrame, label: str, recipe: str, clinical: Sequence[st
     return FittedModel(spec, fitted.estimator, fitted.signature_estimator)
 
 
-__all__ = ["RECIPES", "TrainingOptions", "software_versions", "train_model"]
+__all__ = ["RECIPES", "TrainingOptions", "check_cutoff", "describe_dropped", "software_versions", "train_model"]

@@ -11,10 +11,13 @@ from typing import Any
 import pandas as pd
 
 from alnpredictor.errors import InputError
+from alnpredictor.models.clinical import PLAUSIBLE, check_clinical_table
+from alnpredictor.models.design import numeric_block
 from alnpredictor.models.fitted import FittedModel
 from alnpredictor.models.labels import binary_labels
+from alnpredictor.models.recipes.base import check_cutoff
 from alnpredictor.stats import checks
-from alnpredictor.stats.auc import auc_ci, delong_paired
+from alnpredictor.stats.auc import auc_ci, check_bootstrap_replicates, delong_paired
 from alnpredictor.stats.calibration import calibration
 from alnpredictor.stats.decision import decision_curve
 from alnpredictor.stats.metrics import binary_metrics, youden_cutoff
@@ -54,9 +57,14 @@ def _scored_cohort(model: FittedModel, df: pd.DataFrame, label: str, positive: A
         raise InputError("the validation table is empty")
     incomplete = model.incomplete_rows(df)
     finding = checks.check_missing(df, model.required_columns) if incomplete.any() else None
-    table = df.loc[~incomplete].reset_index(drop=True)
-    if table.empty:
+    complete = df.loc[~incomplete]
+    if complete.empty:
         raise InputError("no case has every value the model needs")
+    # the checks of a single prediction, on every case, naming the rows of the table as read
+    numeric_block(complete, model.features)
+    check_clinical_table(model.clinical_fields, complete, features=[f for f in model.features if f in PLAUSIBLE],
+                         what="the validation table")
+    table = complete.reset_index(drop=True)
     y = binary_labels(table, label, positive)
     return table, y, model.predict_proba(table), model.decision_function(table), finding
 
@@ -76,6 +84,10 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
     ``positive`` defaults to the label value the model was trained with (else 1).
     """
     model = resolve_model(model_or_signature)
+    if cutoff is not None:
+        cutoff = check_cutoff(cutoff)
+    if auc_method == "bootstrap":
+        check_bootstrap_replicates(n_boot)
     positive = resolve_positive(model, positive)
     table, y, prob, lp, missing = _scored_cohort(model, df, label, positive)
     findings: list[checks.Finding] = [missing] if missing else []
@@ -156,7 +168,13 @@ def compare_models(model_a: FittedModel | str | Path, model_b: FittedModel | str
     a, b = resolve_model(model_a), resolve_model(model_b)
     positive = resolve_positive(b, positive)
     complete = ~(a.incomplete_rows(df) | b.incomplete_rows(df))
+    for m in (a, b):
+        numeric_block(df.loc[complete], m.features)
+        check_clinical_table(m.clinical_fields, df.loc[complete], features=[f for f in m.features if f in PLAUSIBLE],
+                             what="the validation table")
     table = df.loc[complete].reset_index(drop=True)
+    if table.empty:
+        raise InputError("no case has every value both models need")
     y = binary_labels(table, label, positive)
     pa, pb = a.predict_proba(table), b.predict_proba(table)
     test = delong_paired(y, a.decision_function(table), b.decision_function(table), level)

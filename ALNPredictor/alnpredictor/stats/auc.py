@@ -143,9 +143,22 @@ def _rank_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     return (ranks[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
 
 
+#: Fewest bootstrap replicates accepted: a 95% percentile interval needs its 2.5% tails populated.
+MIN_BOOTSTRAP = 100
+
+
+def check_bootstrap_replicates(n_boot) -> int:
+    """``n_boot`` as a number of bootstrap replicates (a whole number ≥ :data:`MIN_BOOTSTRAP`)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < MIN_BOOTSTRAP:
+        raise InputError(f"bootstrap replicates {n_boot!r}: give a whole number of at least {MIN_BOOTSTRAP} "
+                         "(2000 is usual)")
+    return int(n_boot)
+
+
 def bootstrap_auc(y, score, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
                   stratified: bool = True) -> AUCResult:
     """AUC with a percentile bootstrap CI (stratified resampling by default, as pROC does)."""
+    n_boot = check_bootstrap_replicates(n_boot)
     yb = _as_binary(y)
     s = _check_scores(score, yb.size)[0]
     pos, neg = s[yb], s[~yb]

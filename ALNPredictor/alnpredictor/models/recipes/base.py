@@ -178,3 +178,14 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
     if high is not None and number > high:
         raise InputError(f"option {name}={value!r} must be ≤ {high:g}")
 
+
+def check_cutoff(value: Any) -> float:
+    """``value`` as a probability cut-off: a number with 0 < cut-off < 1 (0 or 1 would put every case in
+    one class, NaN none); raises :class:`InputError` otherwise."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not 0.0 < number < 1.0:
+        raise InputError(f"cut-off {value!r} is not a probability between 0 and 1 (exclusive); give e.g. 0.5")
+    return number

@@ -48,6 +48,12 @@ def fit_svm(data: TrainingData, options: Options, features: list[str], x_raw: An
 
     from alnpredictor.models.svm import make_svm_rbf
 
+    folds = int(options.calibration_folds)
+    smallest = int(np.bincount(np.asarray(data.y, dtype=int), minlength=2).min())
+    if smallest < folds:
+        raise InputError(f"{NAME} calibrates its probabilities with {folds}-fold cross-validation, which needs at "
+                         f"least {folds} cases of each class; the smallest class has {smallest} (n {len(data.y)}): "
+                         "train on more cases")
     estimator = make_svm_rbf(C=float(options.C), gamma=options.gamma,
                              calibration_folds=int(options.calibration_folds))
     estimator.fit(np.hstack([x_raw, data.x_clin]), data.y)
