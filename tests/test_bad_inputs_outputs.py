@@ -112,6 +112,7 @@ def test_segment_on_a_full_or_read_only_disk(bad_disk, name, breast1_image, brea
 BAD_MASK_OUTS = [  # (--out relative to an empty folder, what the error line must say)
     ("tumor.png", ["tumor.png", "3-D mask", ".nrrd"]),  # a 21-slice mask in a 2-D picture: one slice would be kept
     ("tumor.jpg", ["tumor.jpg", "lossy"]),
+    ("tumor.bmp", ["tumor.bmp", "slice axis"]),
     ("tumor", ["tumor", "no file type", ".nrrd"]),
     ("tumor.foo", ["tumor.foo", "unknown file type"]),
     ("tumor.mhd", ["tumor.mhd", ".mha"]),  # a header plus a data file: cannot be written atomically
@@ -144,13 +145,14 @@ def test_a_2d_frame_mask_may_be_a_png_and_reads_back_whole(shared_dir, tmp_path,
     corner = [(rows.min() - 5, cols.min() - 5), (rows.max() + 5, cols.max() + 5)]
     box = ";".join(f"{-c * US_SPACING:.3f},{-r * US_SPACING:.3f},0" for r, c in corner)
     masks = {}
-    for name in ("lesion.png", "lesion.nrrd"):
+    for name in ("lesion.png", "lesion.tif", "lesion.nrrd"):
         result = run_cli(["segment", "--image", image_path, "--spacing-mm", US_SPACING, "--box-ras", box, "--out",
                           tmp_path / name], capsys)
         assert result.rc == 0, result.err
         assert json.loads(result.out.strip().splitlines()[-1])["voxels"] > 100
         masks[name] = read_mask(tmp_path / name, read_volume(image_path, spacing_mm=US_SPACING))
-    assert np.array_equal(sitk.GetArrayViewFromImage(masks["lesion.png"]), sitk.GetArrayViewFromImage(masks["lesion.nrrd"]))
+    for name in ("lesion.png", "lesion.tif"):
+        assert np.array_equal(sitk.GetArrayViewFromImage(masks[name]), sitk.GetArrayViewFromImage(masks["lesion.nrrd"]))
 
 
 def test_segment_batch_on_a_full_disk_and_into_a_file(breast1_image, breast1_seed, tmp_path, capsys):

@@ -31,7 +31,7 @@ the engine. A bad row fails alone (exit code 1 when any row failed or was refuse
 
 Output formats: a mask is written where it can be read back whole, with its geometry. Every mask
 may go to ``.nrrd``, ``.nii``/``.nii.gz``, ``.mha`` or ``.seg.nrrd`` (one file each); a mask of a
-2-D frame (one slice, e.g. ultrasound) may also go to ``.png``/``.bmp``/``.tif``, which hold a
+2-D frame (one slice, e.g. ultrasound) may also go to ``.png`` or ``.tif``, which hold a
 single slice and are read back on the frame's pixel grid. A 3-D mask in a picture format (it would
 keep one slice), JPEG (lossy), two-file formats (``.mhd``/``.nhdr``: the data file could not be
 written atomically with its header), a name without or with an unknown file type, and an existing
@@ -56,13 +56,14 @@ BATCH_COLUMNS = ("image", "out", "spacing_mm", "series_uid", "seeds_background",
 #: One-file formats SimpleITK writes losslessly with the full 3-D geometry (any mask).
 VOLUME_SUFFIXES = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")
 #: Lossless picture formats: they hold one slice, so only a 2-D frame's mask (read back on its frame's grid).
-FRAME_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
+FRAME_SUFFIXES = (".png", ".tif", ".tiff")
 #: Formats refused with a reason (what to write instead).
 _REFUSED_SUFFIXES = {
     ".jpg": "JPEG is lossy and would blur the mask's edge",
     ".jpeg": "JPEG is lossy and would blur the mask's edge",
     ".mhd": "it writes a separate data file that cannot be written atomically with its header; use .mha",
     ".nhdr": "it writes a separate data file that cannot be written atomically with its header; use .nrrd",
+    ".bmp": "ITK writes BMP only for images without a slice axis",
     ".hdr": "Analyze files lose the orientation",
     ".img": "Analyze files lose the orientation",
 }
