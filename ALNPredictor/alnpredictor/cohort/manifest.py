@@ -45,7 +45,8 @@ from typing import Any
 import pandas as pd
 
 from alnpredictor import study
-from alnpredictor.errors import InputError
+from alnpredictor.errors import ClinicalDataError, InputError
+from alnpredictor.models.clinical import check_clinical_record
 
 _BASE = ("case_id", "site", "pathway", "label", "spacing_mm")
 
@@ -282,6 +283,10 @@ def load_manifest(path: str | Path, *, check_files: bool = True, strict: bool = 
         for col in df.columns:
             if study.is_clinical_column(col) and not _empty(row[col]):
                 case.clinical[col] = _number_or_text(row[col])
+        try:  # the plausible ranges every front door applies (age -5, Ki-67 1e6, inf are typos)
+            check_clinical_record(case.clinical)
+        except ClinicalDataError as exc:
+            problems.append(f"{where}: {exc}")
         if check_files:
             for kind, paths in (("image", case.images), ("mask", case.masks)):
                 for key, p in paths.items():
