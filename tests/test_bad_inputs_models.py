@@ -107,6 +107,28 @@ def test_validate_refuses_impossible_values(files, tmp_path, capsys, column, val
     assert_refused(res, *names, before={}, folder=out)
 
 
+MANIFEST_ROWS = [("age", "-5"), ("ki67", "1000000"), ("clin_bmi", "inf")]
+
+
+@pytest.mark.parametrize("column,value", MANIFEST_ROWS, ids=[f"manifest-{c}={v}" for c, v in MANIFEST_ROWS])
+def test_manifest_clinical_columns_get_the_same_checks(tmp_path, capsys, column, value):
+    """A cohort manifest's clinical columns: the shared check refuses the row before any work."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for cid in ("P1", "P2"):
+        (frames / f"{cid}.png").write_bytes(b"not read: the manifest is refused first")
+    clinical = {"age": "61", "ki67": "20", "clin_bmi": "24"}
+    rows = ["case_id,pathway,image_US,seeds_tumor,age,ki67,clin_bmi"]
+    for cid in ("P1", "P2"):
+        values = {**clinical, **({column: value} if cid == "P2" else {})}
+        rows.append(f'{cid},us,frames/{cid}.png,"10,12,0",{values["age"]},{values["ki67"]},{values["clin_bmi"]}')
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    res = cli(["extract", "--manifest", manifest, "--pathway", "us", "--out", out], capsys)
+    assert_refused(res, column, "line 3", before={}, folder=out)
+
+
 def test_training_range_is_a_warning_not_an_error(files, tmp_path, capsys):
     """Inside the plausible range but outside the training range: predicted, with the warning."""
     row = _edited(files["val"], tmp_path / "row.csv", 0, "age", 105)
