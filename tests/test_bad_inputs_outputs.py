@@ -306,21 +306,45 @@ def test_report_prints_any_patient_name(name, report_case, tmp_path):
         assert "Zoë" in text and "Ωμέγα Жанна" in text and "\ufffd" in text  # emoji become U+FFFD
 
 
+def _validation_inputs(report_case, folder: Path) -> tuple[Path, Path]:
+    """The report's model as a bundle and a labelled table with the same (mathtext) columns."""
+    from alnpredictor.models import save_bundle
+
+    model = report_case[0]
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({"US_a": rng.normal(size=80), "US_$\\x$": rng.normal(size=80),
+                          "age": rng.integers(30, 80, 80), "subtype": rng.choice(["LumA", "$\\x$", "TN"], 80),
+                          "ALN": rng.integers(0, 2, 80)})
+    table.to_csv(folder / "table.csv", index=False)
+    return save_bundle(model, folder / "model.alnmodel"), folder / "table.csv"
+
+
 @pytest.mark.slow
-def test_mathtext_in_model_column_and_level_names_is_drawn_as_typed(report_case, tmp_path):
-    """``$\\x$`` in a model name, a feature name and a clinical level: report and validation figures."""
-    from alnpredictor.report.figures import nomogram_figure, validation_figures
+def test_mathtext_in_model_column_and_level_names_is_drawn_as_typed(report_case, tmp_path, capsys):
+    """``$\\x$`` in a model name, a feature name and a clinical level: the report and ``validate --plots``."""
+    from alnpredictor.report.figures import nomogram_figure
 
     paths = _export(report_case, tmp_path / "report")
     assert Path(paths["nomogram"]).stat().st_size > 5000 and Path(paths["pdf"]).is_file()
     model, row, _, _ = report_case
     texts = {t.get_text() for t in nomogram_figure(model, row).axes[0].texts}
     assert "\\$\\x\\$" in texts  # the level, escaped: matplotlib prints it as "$\x$"
-    rng = np.random.default_rng(1)
-    table = pd.DataFrame({"US_a": rng.normal(size=80), "US_$\\x$": rng.normal(size=80), "age": rng.integers(30, 80, 80),
-                          "subtype": rng.choice(["LumA", "$\\x$", "TN"], 80), "ALN": rng.integers(0, 2, 80)})
-    figures = validation_figures(model, table, "ALN", tmp_path / "plots")
+    bundle, table = _validation_inputs(report_case, tmp_path)
+    result = run_cli(["validate", "--model", bundle, "--features", table, "--label", "ALN", "--plots",
+                      tmp_path / "plots"], capsys)
+    assert result.rc == 0, result.err
+    figures = sorted((tmp_path / "plots").iterdir())
     assert len(figures) == 8 and all(p.stat().st_size > 1000 for p in figures)
+
+
+@pytest.mark.slow
+def test_validate_plots_on_a_full_or_read_only_disk(bad_disk, report_case, tmp_path, capsys):
+    """The four figures (PNG + SVG each) appear together or not at all."""
+    bundle, table = _validation_inputs(report_case, tmp_path)
+    before = snapshot(bad_disk)
+    result = run_cli(["validate", "--model", bundle, "--features", table, "--label", "ALN", "--plots",
+                      bad_disk / "plots"], capsys)
+    assert_refused(result, "plots", before=before, folder=bad_disk)
 
 
 # -- caches and checkpoints -------------------------------------------------------------------------

@@ -264,13 +264,13 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
 def validation_figures(model: Any, df, label: str, out_dir: str | Path, positive: Any = None,
                        cutoff: float | None = None, case: Mapping[str, Any] | None = None) -> list[Path]:
     """ROC, calibration, decision curve (and nomogram for linear models with a points scale) of
-    ``model`` on a labelled cohort, written as PNG + SVG into ``out_dir``."""
+    ``model`` on a labelled cohort, written as PNG + SVG into ``out_dir``: all of them or none (a
+    folder that cannot be written raises :class:`~alnpredictor.errors.OutputError`)."""
     from alnpredictor.models.labels import binary_labels
     from alnpredictor.models.validation import resolve_positive
     from alnpredictor.stats.metrics import confusion, youden_cutoff
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     table = df.loc[~model.incomplete_rows(df)].reset_index(drop=True)
     y = binary_labels(table, label, resolve_positive(model, positive))
     prob, lp = model.predict_proba(table), model.decision_function(table)
@@ -279,10 +279,14 @@ def validation_figures(model: Any, df, label: str, out_dir: str | Path, positive
         cut = youden_cutoff(y, prob)["cutoff"]
     c = confusion(y, prob, cut)
     op = (c["fp"] / max(c["fp"] + c["tn"], 1), c["tp"] / max(c["tp"] + c["fn"], 1))
-    paths = save_figure(roc_figure(y, lp, title=f"ROC — {model.name}", operating_point=op), out / "roc")
-    paths += save_figure(calibration_figure(y, prob, title=f"Calibration — {model.name}"), out / "calibration")
-    paths += save_figure(decision_curve_figure(y, {model.name: prob}, title=f"Decision curve — {model.name}"),
-                         out / "decision_curve")
-    if model.spec.get("points"):
-        paths += save_figure(nomogram_figure(model, case), out / "nomogram")
+    with OutputGroup() as group:
+        paths = save_figure(roc_figure(y, lp, title=f"ROC — {model.name}", operating_point=op), out / "roc",
+                            group=group)
+        paths += save_figure(calibration_figure(y, prob, title=f"Calibration — {model.name}"), out / "calibration",
+                             group=group)
+        paths += save_figure(decision_curve_figure(y, {model.name: prob}, title=f"Decision curve — {model.name}"),
+                             out / "decision_curve", group=group)
+        if model.spec.get("points"):
+            paths += save_figure(nomogram_figure(model, case), out / "nomogram", group=group)
+        group.commit()
     return paths
