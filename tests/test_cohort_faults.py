@@ -298,3 +298,23 @@ def test_ctrl_c_exits_130_with_one_line_and_the_rerun_resumes(slow_cohort, tmp_p
     again = subprocess.run(_cli(slow_cohort, out, "--workers", "2"), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(pd.read_csv(out / "features.csv")) == 4
+
+
+def test_allow_border_works_for_the_ultrasound_pathway(tmp_path):
+    """--allow-border reaches the ultrasound PyRadiomics texture (it was not passed on), and the rerun
+    with it retries the frame that failed without it."""
+    yy, xx = np.mgrid[0:96, 0:96]
+    lesion = (((yy - 48) / 20.0) ** 2 + ((xx - 10) / 14.0) ** 2) <= 1  # cut by the left edge
+    arr = np.random.default_rng(0).normal(120, 20, (96, 96)) - 70 * lesion
+    for name, a in (("u1.nrrd", arr.astype(np.float32)), ("u1-mask.nrrd", lesion.astype(np.uint8))):
+        img = sitk.GetImageFromArray(a)
+        img.SetSpacing((0.1, 0.1))
+        sitk.WriteImage(img, str(tmp_path / name))
+    (tmp_path / "m.csv").write_text("case_id,image,mask\nU1,u1.nrrd,u1-mask.nrrd\n")
+    cmd = [sys.executable, "-m", "alnpredictor", "extract", "--pathway", "us", "--manifest", str(tmp_path / "m.csv"),
+           "--out", str(tmp_path / "f.csv"), "--no-progress"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 1 and "--allow-border" in pd.read_csv(tmp_path / "f.failures.csv")["error"][0]
+    again = subprocess.run([*cmd, "--allow-border"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert pd.read_csv(tmp_path / "f.csv")["US_original_glcm_Contrast"].notna().all()

@@ -91,7 +91,9 @@ class ManifestError(InputError):
             return
         shown = "\n  - ".join(problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"manifest {path} has {len(problems)} problem(s); fix them and rerun:\n  - {shown}{more}")
+        # The first line alone (what a log or a one-line error shows) already names the first problem.
+        super().__init__(f"manifest {path} has {len(problems)} problems, the first: {problems[0]}; fix them and "
+                         f"rerun:\n  - {shown}{more}")
 
 
 @dataclass
