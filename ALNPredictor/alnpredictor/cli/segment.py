@@ -108,7 +108,7 @@ def check_mask_out(path: str | Path, image=None, *, option: str = "--out") -> Pa
     """
     p = Path(path)
     flat = image is not None and image.GetSize()[2] == 1
-    allowed = ", ".join(VOLUME_SUFFIXES[1:]) + " or .seg.nrrd" + (" (or .png for this 2-D frame)" if flat else "")
+    allowed = ", ".join(VOLUME_SUFFIXES[1:]) + " or .seg.nrrd" + (" (or .png, .tif for this 2-D frame)" if flat else "")
     if p.is_dir():
         raise InputError(f"{option} '{p}' is a folder: give a file name in it, e.g. '{p / 'tumor.nrrd'}'")
     suffix = _mask_suffix(p)
