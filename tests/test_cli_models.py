@@ -120,3 +120,29 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys, shared_dir):
     rc = main(["train", "--features", str(tmp_path / "none.csv"), "--label", "y", "--recipe", "svm-rbf",
                "--out", str(tmp_path / "m")])
     assert rc == 2 and "feature table not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_evc1_table_trains_only_on_the_features_asked_for(tmp_path, capsys, shared_dir):
+    """EVC1's columns follow the paper's names, not ours: ``train`` does not guess which numeric
+    columns are features (it refuses, saying why each column is not one); with the published
+    signature's features as --feature-list it trains on those, and model.json lists every other column."""
+    d = shared_dir / "data" / "us-dlr-evc1"
+    published = pd.read_csv(d / "published_signature.csv")["feature"].tolist()
+    listing = tmp_path / "features.txt"
+    listing.write_text("\n".join(published) + "\n")
+    out = tmp_path / "evc1.alnmodel"
+    argv = ["train", "--features", str(d / "EVC1.csv"), "--label", "ALN_status", "--recipe", "lasso-logistic",
+            "--folds", "5", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no feature columns to train on" in err and "not an imaging feature name" in err and "sNRV" in err
+    assert not out.exists()
+    assert main([*argv, "--feature-list", str(listing)]) == 0
+    summary = capsys.readouterr().out
+    spec = json.loads((out / "model.json").read_text())
+    assert set(spec["inputs"]["features"]) <= set(published) and spec["training"]["n"] == 112
+    columns = set(pd.read_csv(d / "EVC1.csv", nrows=1).columns)
+    dropped = spec["details"]["dropped_columns"]
+    assert set(dropped) == columns - set(published) - {"ALN_status"}
+    assert f"columns not used ({len(dropped)}" in summary and "not in the feature list: id, sNRV" in summary
