@@ -372,3 +372,22 @@ def test_finetune_checkpoint_on_a_full_disk_keeps_the_previous_one(tmp_path):
         with pytest.raises(OutputError, match="last.pt"):
             _atomic_save({"w": torch.zeros(100_000)}, disk / "last.pt")
         assert snapshot(disk) == before and (disk / "last.pt").read_bytes() == good
+
+
+def test_outputs_get_the_permissions_of_a_plain_open(tmp_path):
+    """Atomic writes go through mkstemp (0600): the result must still be readable as any file the
+    user writes (0666 less the umask), e.g. masks and reports in a shared folder."""
+    import os
+
+    from alnpredictor import outputs
+
+    old = os.umask(0o022)
+    try:
+        path = outputs.write_text(tmp_path / "a.txt", "x")
+        with outputs.OutputGroup() as group:
+            group.write_json(tmp_path / "b.json", {"a": 1})
+            group.commit()
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+    assert oct((tmp_path / "b.json").stat().st_mode & 0o777) == oct(0o644)

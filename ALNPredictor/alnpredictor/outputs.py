@@ -46,6 +46,27 @@ def output_error(path: str | Path, exc: BaseException) -> OutputError:
     return OutputError(f"could not write {path}: {reason}; {_advice(exc)} (nothing was written)")
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open()`` gives a new file (0666 less the umask): ``mkstemp`` makes its
+    files 0600, and the rename would keep that — outputs in a shared folder must stay readable."""
+    try:  # Linux: read it without changing it (os.umask would, for a moment, in every thread)
+        with open("/proc/self/status") as fh:
+            mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _mkstemp(folder: Path, suffix: str) -> str:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        os.fchmod(fd, _umask_mode())
+    finally:
+        os.close(fd)
+    return tmp
+
+
 def _fsync_file(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -84,8 +105,7 @@ def atomic_path(path: str | Path, allow_empty: bool = False) -> Iterator[Path]:
     suffix = "".join(path.suffixes) or ".tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-        os.close(fd)
+        tmp = _mkstemp(path.parent, suffix)
     except OSError as exc:
         raise output_error(path, exc) from exc
     try:
@@ -187,8 +207,7 @@ class OutputGroup:
         _refuse_symlink_or_dir(final)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix="".join(final.suffixes) or ".tmp")
-            os.close(fd)
+            tmp = _mkstemp(final.parent, "".join(final.suffixes) or ".tmp")
         except OSError as exc:
             raise output_error(final, exc) from exc
         self._pending.append((Path(tmp), final))
