@@ -98,6 +98,17 @@ def read_series(folder: str | Path, series_uid: str | None = None) -> list:
     return sorted(datasets, key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))
 
 
+def series_folder(datasets: Sequence) -> Path:
+    """The folder holding a series' files (what an image reader is given).
+
+    :raises InputError: files of the series spread over several folders."""
+    folders = {Path(ds.filename).parent for ds in datasets}
+    if len(folders) != 1:
+        raise InputError(f"series {datasets[0].SeriesInstanceUID} is spread over {len(folders)} folders: put its files "
+                         "in one folder")
+    return folders.pop()
+
+
 def mask_frames(datasets: Sequence, mask: sitk.Image) -> np.ndarray:
     """A mask on the series' grid (as the image readers give it) as frames in the order of
     ``datasets``: each source frame takes the mask slice at its ImagePositionPatient, so the SEG
@@ -332,3 +343,61 @@ def write_dicom_results(out_dir: str | Path, source_series: Mapping[str, Sequenc
         written["sr"] = str(final)
         group.commit()
     return written
+
+
+# ------------------------------------------------------------------------------------- study layout
+def list_series(folder: str | Path) -> list[dict[str, Any]]:
+    """The image series of a DICOM study folder: UID, number, description, modality, slices."""
+    import pydicom
+
+    series: dict[str, dict[str, Any]] = {}
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not a DICOM file
+            continue
+        if "ImagePositionPatient" not in ds or "SeriesInstanceUID" not in ds:
+            continue
+        entry = series.setdefault(str(ds.SeriesInstanceUID), {
+            "uid": str(ds.SeriesInstanceUID), "number": ds.get("SeriesNumber"),
+            "description": str(ds.get("SeriesDescription", "")), "modality": str(ds.get("Modality", "")),
+            "slices": 0})
+        entry["slices"] += 1
+    return sorted(series.values(), key=lambda s: (s["number"] is None, s["number"] or 0, s["uid"]))
+
+
+def assign_sequences(folder: str | Path, sequences: Sequence[str], explicit: Mapping[str, str] | None = None
+                     ) -> dict[str, str]:
+    """Sequence code → SeriesInstanceUID in a study folder: as given (``--series SEQ=UID``), else the
+    one series whose SeriesDescription holds the code as a word (``T2``, ``ADC``, ``T1C``). Never a
+    guess: an ambiguous or missing match is an error that lists the series and says how to choose.
+    """
+    import re
+
+    available = list_series(folder)
+    if not available:
+        raise InputError(f"{folder} holds no DICOM image series: give the study folder")
+    uids = {s["uid"] for s in available}
+    chosen: dict[str, str] = {}
+    for seq in sequences:
+        if explicit and seq in explicit:
+            if explicit[seq] not in uids:
+                raise InputError(f"--series {seq}={explicit[seq]}: no such series in {folder}")
+            chosen[seq] = explicit[seq]
+            continue
+        pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(seq)}(?![A-Za-z0-9])", re.IGNORECASE)
+        matches = [s for s in available if pattern.search(s["description"])]
+        if len(matches) != 1:
+            listing = "; ".join(f"{s['uid']} (#{s['number']}, '{s['description']}', {s['slices']} slices)"
+                                for s in available)
+            raise InputError(f"{'no' if not matches else len(matches)} series of {folder} named {seq} "
+                             f"({study.sequence_description(seq)}) by its description: choose with --series "
+                             f"{seq}=SeriesInstanceUID. Series: {listing}")
+        chosen[seq] = matches[0]["uid"]
+    return chosen
+
+
+def source_identifiers(dataset) -> dict[str, str]:
+    """The identifiers a report may show (only when the user asks): copied from the source."""
+    keys = ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "AccessionNumber", "StudyDescription")
+    return {k: str(dataset.get(k)) for k in keys if dataset.get(k) not in (None, "")}
