@@ -27,7 +27,11 @@ PyRadiomics).
 Bad input raises named errors before PyRadiomics sees it: :class:`~alnpredictor.errors.MaskError`
 (empty mask / label absent, ROI of one voxel or too few dimensions or voxels, ROI touching the
 image border unless ``allow_border=True``, ROI outside the image), :class:`GeometryError`
-(size/spacing/origin/direction mismatch), :class:`InputError` (not an image, wrong dimension).
+(size/spacing/origin/direction mismatch, or an impossible geometry: non-finite origin, spacing
+outside 1 µm … 10 cm, a sheared direction), :class:`InputError` (not an image, wrong dimension; a
+single-slice 3-D image without ``force2D``, whose 3-D shape would assume a 1 mm slab; NaN/infinite
+voxels, counted inside the ROI, checked in :func:`extract_case` before N4 spreads them; a constant
+image — decision: texture is undefined, so it is refused rather than given degenerate values).
 In :func:`extract_case`, ``on_roi_error="nan"`` turns such a ROI's features into NaN (with the
 reason in ``CaseFeatures.errors``) instead of failing the case — e.g. a patient without any visible
 axillary node. Features PyRadiomics itself returns as NaN (degenerate matrices) are passed through.

@@ -384,22 +384,27 @@ def _check_series_files(folder: Path, series_uid: str, files: list[str]) -> None
     """Refuse a series of which GDCM skipped a file: a truncated or corrupt slice is left out of the
     series without a word, and ITK then stretches the remaining slices over the gap."""
     listed = {os.path.realpath(f) for f in files}
-    for uid in list_dicom_series(folder):
-        if uid != series_uid:
-            listed.update(os.path.realpath(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
-    skipped = []
+    candidates = []
     for entry in sorted(folder.iterdir()):
         if not entry.is_file() or entry.name.upper() == "DICOMDIR" or os.path.realpath(entry) in listed:
             continue
         with open(entry, "rb") as fh:
             head = fh.read(132)
-        if head[128:132] != b"DICM":
-            continue  # not a DICOM Part 10 file (notes, thumbnails): none of the series' business
+        if head[128:132] == b"DICM":  # other files (notes, thumbnails) are none of the series' business
+            candidates.append(entry)
+    if candidates:  # only now scan the folder again for the other series (a scan reads every header)
+        for uid in list_dicom_series(folder):
+            if uid != series_uid:
+                listed.update(os.path.realpath(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+    skipped = []
+    for entry in candidates:
+        if os.path.realpath(entry) in listed:
+            continue
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(entry))
         try:
             reader.ReadImageInformation()
-            uid = reader.GetMetaData("0020|000e").strip() if reader.HasMetaDataKey("0020|000e") else None
+            uid = reader.GetMetaData("0020|000e").strip("\0 ") if reader.HasMetaDataKey("0020|000e") else None
         except RuntimeError:
             uid = None  # not even its header can be read
         if uid in (None, series_uid):
