@@ -39,7 +39,7 @@ from alnpredictor.models.fitted import INTENDED_USE, RESEARCH_USE, SCHEMA, SCHEM
 from alnpredictor.models.labels import binary_labels, value_key
 from alnpredictor.models.recipes import RECIPES, FeatureSelection, RecipeFit, TrainingData, get_recipe
 from alnpredictor.models.recipes.base import check_cutoff
-from alnpredictor.stats.auc import delong_auc
+from alnpredictor.stats.auc import AUCResult, delong_auc
 from alnpredictor.stats.calibration import brier_score, slope_intercept
 from alnpredictor.stats.checks import feature_statistics
 from alnpredictor.stats.metrics import binary_metrics, youden_cutoff
@@ -53,7 +53,8 @@ class TrainingOptions:
         ``{ROI}{SEQ}_...``, ``US_...``, ``DL_<i>``; never a clinical variable or an identifier unless
         listed here).
     :ivar exclude: columns that are not features.
-    :ivar icc_keep: names or a file: restrict the features to those that passed the ICC filter.
+    :ivar icc_keep: names or a file: the features that passed the ICC filter (restricts explicit
+        ``features``; without them, the keep-list's names that are table columns are the features).
     :ivar name: model name (default: the recipe's name).
     :ivar site: training site (recorded in the model card).
     :ivar seed: random seed (CV folds, forests).
@@ -192,7 +193,7 @@ def describe_dropped(dropped: Mapping[str, str], limit: int | None = None) -> st
     return "; ".join(parts)
 
 
-def _check_degenerate(y: np.ndarray, prob: np.ndarray, lp: np.ndarray, recipe: str):
+def _check_degenerate(y: np.ndarray, prob: np.ndarray, lp: np.ndarray, recipe: str) -> AUCResult:
     """Refuse a fit that cannot rank patients: non-finite or constant training predictions, or an
     apparent (training-cohort) AUC below chance — e.g. an RBF SVM on many more noise features than
     cases, whose cross-validated Platt scaling turns its ranking upside down (AUC 0.000)."""
