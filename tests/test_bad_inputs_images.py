@@ -486,3 +486,35 @@ def test_no_run_of_hostile_params_even_through_the_api(tmp_path: Path):
         load_params(path)
     assert not marker.exists()
     assert os.path.exists(path)
+
+
+@pytest.mark.slow
+def test_cohort_runner_records_the_named_error(tmp_path: Path, small_params: Path, capsys):
+    """The manifest path reads through the same readers: the bad case fails alone, with the reader's
+    message in failures.csv; the good case is extracted."""
+    import pandas as pd
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    _write_raw(_image(), good / "T1C.nrrd")
+    _write_raw(_label(), good / "mask_tumor.nrrd")
+    bad.mkdir()
+    _dicom_missing_slice(bad)
+    _write_raw(_label(), bad / "mask_tumor.nrrd")
+    manifest = tmp_path / "manifest.csv"
+    shell = sitk.And(sitk.BinaryDilate(_label(), (3, 3, 1)), sitk.Not(_label()))
+    for folder in (good, bad):
+        _write_raw(shell, folder / "mask_nodes.nrrd")
+    rows = []
+    for name in ("good", "bad"):
+        image = f"{name}/T1C" + (".nrrd" if name == "good" else "")
+        rows.append({"case_id": name, **{f"image_{s}": image for s in ("T1C", "T2", "ADC")},
+                     "mask_tumor": f"{name}/mask_tumor.nrrd", "mask_nodes": f"{name}/mask_nodes.nrrd"})
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    result = run_cli(["extract", "--manifest", manifest, "--rois", "T", "--params", small_params, "--no-n4",
+                      "--no-register", "--no-progress", "--out", tmp_path / "run"], capsys)
+    assert result.rc == 1, result.err
+    failures = pd.read_csv(tmp_path / "run" / "failures.csv")
+    assert list(failures["case_id"]) == ["bad"]
+    assert "is incomplete or unevenly spaced" in " ".join(map(str, failures.iloc[0]))
+    assert list(pd.read_csv(tmp_path / "run" / "features.csv")["case_id"]) == ["good"]
