@@ -304,6 +304,7 @@ PARAMS_ROWS = {
     "python/object tag": ("p.yaml", "setting: !!python/object/apply:os.system ['touch PWNED']\n",
                           ("p.yaml", "python/object/apply:os.system", "not allowed")),
     "malformed JSON": ("p.json", '{"setting": ', ("p.json", "malformed JSON")),
+    "2 MB file": ("p.yaml", "# " + "x" * (2 << 20) + "\nsetting: {}\n", ("p.yaml", "2,097,", "bytes")),
     "alias bomb": ("p.yaml", "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
         f"{k}: &{k} [{', '.join(['*' + p] * 10)}]\n" for p, k in zip("abcde", "bcdef")), ("p.yaml", "expands")),
 }

@@ -255,8 +255,11 @@ def load_params(name_or_path: str | Path | Mapping[str, Any] | ParamsInfo) -> Pa
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _FILE_CACHE:  # validating costs ~20 ms; callers pass names per image
+        if stat.st_size > MAX_PARAMS_BYTES:  # refused before reading it
+            raise _not_valid(f"'{path}'", f"{stat.st_size:,} bytes (parameter files are a few kB)")
         try:
-            content = path.read_bytes()
+            with open(path, "rb") as fh:
+                content = fh.read(MAX_PARAMS_BYTES + 1)
         except OSError as exc:
             raise _not_valid(f"'{path}'", f"cannot be read ({exc.strerror or exc})") from None
         data = _validate(_parse_file(path, content), path)
