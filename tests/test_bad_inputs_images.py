@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from bad_inputs import assert_refused, run_cli, snapshot
+from bad_inputs import assert_refused, run_cli, run_cli_process, snapshot
 
 from alnpredictor.config import shared_data
 
@@ -231,6 +231,12 @@ def _mhd_data_file(case: Path) -> None:
     _small_mask(case)
 
 
+def _nrrd_pattern(case: Path) -> None:
+    _secret(case)
+    (case / "T1C.nrrd").write_text(_NHDR + "data file: ../secret%d.bin 1 2 1 2\n")
+    _small_mask(case)
+
+
 def _mask_data_file(case: Path) -> None:
     _write_raw(_image(), case / "T1C.nrrd")
     shape = " ".join(str(s) for s in _image().GetSize())
@@ -262,6 +268,7 @@ EXTRACT_ROWS = {
     "NRRD data file LIST with an outside file": (_nrrd_list, ("T1C.nrrd", "secret.bin", "outside")),
     "NRRD data file: a link leading outside": (_nrrd_symlink, ("T1C.nrrd", "T1C.raw", "outside")),
     "MetaImage ElementDataFile ../": (_mhd_data_file, ("T1C.mhd", "../secret.bin", "outside")),
+    "NRRD data file pattern ../%d": (_nrrd_pattern, ("T1C.nrrd", "../secret1.bin", "outside")),
     "mask header with data file /etc/passwd": (_mask_data_file, ("mask_tumor.nrrd", "/etc/passwd", "outside")),
 }
 
@@ -290,6 +297,17 @@ def test_extract_refuses_bad_image(row: str, tmp_path: Path, small_params: Path,
     assert_refused(result, *names)
     assert snapshot(case) == inputs
     assert not (tmp_path / "out" / "features.csv").exists()
+
+
+def test_metaimage_format_string_is_refused_not_run(tmp_path: Path):
+    """``ElementDataFile = %s...`` makes ITK's MetaImage reader call sprintf with an integer: the process
+    dies with SIGSEGV (exit -11). Run as a separate process, so that a regression cannot kill the suite."""
+    header = tmp_path / "T1C.mhd"
+    header.write_text("ObjectType = Image\nNDims = 3\nDimSize = 4 4 2\nElementType = MET_UCHAR\n"
+                      "ElementDataFile = %s%s%s%s%s%s%s%s.raw 1 2 1\n")
+    out = tmp_path / "out"
+    result = run_cli_process(["segment", "--image", header, "--seed-ras", "-1,-1,0", "--out", out / "m.nrrd"])
+    assert_refused(result, "T1C.mhd", "%s", "sprintf", before={}, folder=out)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -403,8 +421,13 @@ def test_detached_header_beside_its_data_reads(tmp_path: Path):
     (tmp_path / "v.nhdr").write_text(_NHDR + "data file: data/v.raw\n")
     (tmp_path / "v.mhd").write_text("ObjectType = Image\nNDims = 3\nDimSize = 8 8 8\nElementType = MET_UCHAR\n"
                                     "ElementSpacing = 1 1 1\nElementDataFile = data/v.raw\n")
-    for name in ("v.nhdr", "v.mhd"):
-        assert np.array_equal(sitk.GetArrayFromImage(read_volume(tmp_path / name)), arr)
+    for k in range(8):  # one file per slice, named by a %03d pattern
+        (tmp_path / "data" / f"s{k + 1:03d}.raw").write_bytes(arr[k].tobytes())
+    (tmp_path / "p.nhdr").write_text(_NHDR + "data file: data/s%03d.raw 1 8 1 2\n")
+    (tmp_path / "p.mhd").write_text("ObjectType = Image\nNDims = 3\nDimSize = 8 8 8\nElementType = MET_UCHAR\n"
+                                    "ElementSpacing = 1 1 1\nElementDataFile = data/s%03d.raw 1 8 1\n")
+    for name in ("v.nhdr", "v.mhd", "p.nhdr", "p.mhd"):
+        assert np.array_equal(sitk.GetArrayFromImage(read_volume(tmp_path / name)), arr), name
 
 
 def test_breast1_case_still_extracts(tmp_path: Path, small_params: Path, capsys):

@@ -388,8 +388,11 @@ def _check_series_files(folder: Path, series_uid: str, files: list[str]) -> None
     for entry in sorted(folder.iterdir()):
         if not entry.is_file() or entry.name.upper() == "DICOMDIR" or os.path.realpath(entry) in listed:
             continue
-        with open(entry, "rb") as fh:
-            head = fh.read(132)
+        try:
+            with open(entry, "rb") as fh:
+                head = fh.read(132)
+        except OSError:
+            continue  # unreadable for GDCM too: if it was a slice, the position check finds the gap
         if head[128:132] == b"DICM":  # other files (notes, thumbnails) are none of the series' business
             candidates.append(entry)
     if candidates:  # only now scan the folder again for the other series (a scan reads every header)
@@ -603,10 +606,10 @@ def check_header(path: str | Path) -> None:
     with open(p, "rb") as fh:
         head = fh.read(_HEADER_BYTES)
     if head.startswith(b"NRRD"):
-        fields, data_files = _nrrd_header(head)
+        fields, data_files = _nrrd_header(head, p)
         numeric = {"space origin": "space origin", "space directions": "space directions"}
     elif suffix in (".mha", ".mhd"):
-        fields, data_files = _metaimage_header(head)
+        fields, data_files = _metaimage_header(head, p)
         numeric = {k: k for k in ("offset", "origin", "position", "elementspacing", "elementsize",
                                   "transformmatrix", "rotation", "orientation")}
     else:
@@ -671,32 +674,43 @@ def _text_lines(head: bytes) -> list[str]:
     return head.decode("latin-1").replace("\r\n", "\n").split("\n")
 
 
-def _data_file_names(value: str, rest: list[str], header: Path | str = "") -> list[str]:
+#: A file-number conversion in a data file pattern (``%d``, ``%03d``, ``%i``): the only one ITK's readers fill in.
+_NUMBER_FORMAT = re.compile(r"%0?\d*[di]")
+
+
+def _data_file_names(value: str, rest: list[str], header: Path) -> list[str]:
     """File names a ``data file`` value stands for: one name, ``LIST`` (the following lines) or a
-    ``format min max step [subdim]`` pattern (NRRD) / ``format min max step`` (MetaImage)."""
+    ``format first last step [subdim]`` pattern with one ``%d``.
+
+    Any other ``%`` conversion is refused: ITK's MetaImage reader hands the name to ``sprintf``
+    with an integer (``%s`` crashes the process)."""
     value = value.strip()
     parts = value.split()
     if parts and parts[0].upper() == "LIST":
         return [ln.strip() for ln in rest if ln.strip()]
-    if len(parts) >= 4 and "%" in parts[0]:
-        try:
-            lo, hi, step = int(parts[1]), int(parts[2]), int(parts[3])
-        except ValueError:
-            return [value]
-        if step == 0 or (hi - lo) // step + 1 > _MAX_DATA_FILES:
-            raise UnsafeHeaderError(f"image header{' ' + _describe(header) if header else ''}: data file pattern "
-                                    f"'{value}' is not a usable file range")
-        try:
-            return [parts[0] % i for i in range(lo, hi + (1 if step > 0 else -1), step)]
-        except (TypeError, ValueError):
-            return [parts[0]]
-    return [value]
+    if "%" not in value.replace("%%", ""):
+        return [value]
+    fmt, numbers = parts[0], parts[1:4]
+    conversions = re.findall(r"%[^a-zA-Z%]*[a-zA-Z]?", fmt.replace("%%", ""))
+    if (len(conversions) != 1 or not _NUMBER_FORMAT.fullmatch(conversions[0]) or len(numbers) < 3
+            or not all(re.fullmatch(r"[+-]?\d+", v) for v in numbers)):
+        raise UnsafeHeaderError(
+            f"image header {_describe(header)}: data file '{value}' holds a format other than one %d file number "
+            "(ITK would pass it to sprintf, which can crash): refused. Name the data file plainly, or as "
+            "'name%03d.raw FIRST LAST STEP'"
+        )
+    lo, hi, step = (int(v) for v in numbers)
+    if step == 0 or (hi - lo) * step < 0 or (hi - lo) // step + 1 > _MAX_DATA_FILES:
+        raise UnsafeHeaderError(f"image header {_describe(header)}: data file pattern '{value}' is not a usable "
+                                "file range (FIRST LAST STEP): fix the header")
+    return [fmt % i for i in range(lo, hi + (1 if step > 0 else -1), step)]
 
 
-def _nrrd_header(head: bytes) -> tuple[dict[str, str], list[str]]:
+def _nrrd_header(head: bytes, path: Path) -> tuple[dict[str, str], list[str]]:
     """(lower-case field → value, data file names) of an NRRD header (``key:=value`` pairs skipped)."""
     lines = _text_lines(head)
     fields: dict[str, str] = {}
+    names: list[str] = []
     for i, line in enumerate(lines[1:], start=1):
         if not line.strip():
             break  # end of header (attached data follows)
@@ -705,13 +719,17 @@ def _nrrd_header(head: bytes) -> tuple[dict[str, str], list[str]]:
         key, value = line.split(": ", 1)
         key = key.strip().lower()
         if key in ("data file", "datafile"):
-            return fields, _data_file_names(value, lines[i + 1:])
+            names = _data_file_names(value, lines[i + 1:], path)
+            if value.split() and value.split()[0].upper() == "LIST":
+                break  # the file names run to the end of the header
+            continue
         fields[key] = value
-    return fields, []
+    return fields, names
 
 
-def _metaimage_header(head: bytes) -> tuple[dict[str, str], list[str]]:
-    """(lower-case field → value, data file names) of a MetaImage header; ``LOCAL`` has none."""
+def _metaimage_header(head: bytes, path: Path) -> tuple[dict[str, str], list[str]]:
+    """(lower-case field → value, data file names) of a MetaImage header; ``LOCAL`` has none.
+    ``ElementDataFile`` is the header's last field (the data or the ``LIST`` of files follow it)."""
     lines = _text_lines(head)
     fields: dict[str, str] = {}
     for i, line in enumerate(lines):
@@ -722,7 +740,7 @@ def _metaimage_header(head: bytes) -> tuple[dict[str, str], list[str]]:
         if key == "elementdatafile":
             if value.upper() == "LOCAL":
                 return fields, []
-            return fields, _data_file_names(value, lines[i + 1:])
+            return fields, _data_file_names(value, lines[i + 1:], path)
         fields[key] = value
     return fields, []
 
