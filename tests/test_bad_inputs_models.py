@@ -376,12 +376,15 @@ def test_train_on_a_full_disk_writes_nothing_and_keeps_the_old_bundle(files, ful
         assert "saved" not in res.out
 
 
-def test_validate_json_on_a_full_disk_writes_nothing(files, full_disk, capsys):
+@pytest.mark.parametrize("plots", [False, True], ids=["json", "json+plots"])
+def test_validate_json_on_a_full_disk_writes_nothing(files, full_disk, capsys, plots):
     before = snapshot(full_disk)
+    extra = ["--plots", full_disk / "plots"] if plots else []
     res = cli(["validate", "--model", files["model"], "--features", files["val"], "--label", "ALN",
-               "--json", full_disk / "results.json"], capsys)
-    assert_refused(res, "results.json", "disk is full", before=before, folder=full_disk)
-    assert "results written" not in res.out
+               "--json", full_disk / "results.json", *extra], capsys)
+    assert_refused(res, "disk is full", before=before, folder=full_disk)
+    assert "results written" not in res.out and sorted(p.name for p in full_disk.iterdir()) == [
+        "existing.alnmodel", "filler"]
 
 
 def test_main_returns_2_not_a_traceback_for_a_bundle_path_that_is_a_file(files, tmp_path, capsys):
