@@ -170,3 +170,10 @@ def test_full_disk_under_extract_case_dir_leaves_nothing(tmp_path, capsys):
         result = run_cli(["extract", "--case-dir", case, "--out", disk / "features.csv", "--params",
                           "pyradiomics-baseline", "--no-register"], capsys)
         assert_refused(result, "features", "disk is full", before={}, folder=disk)
+
+
+def test_read_only_output_folder_is_refused(cohort, tmp_path, capsys):
+    with tmpfs(tmp_path / "ro", "64k") as disk:
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        result = run_cli(["extract", "--manifest", cohort, "--out", disk / "run", *FAST, "--no-n4"], capsys)
+        assert_refused(result, str(disk / "run"), "not writable", before={}, folder=disk)

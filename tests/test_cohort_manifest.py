@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alnpredictor.cohort.manifest import ManifestError, load_manifest, parse_points
+from alnpredictor.errors import InputError
 
 
 def _write(tmp_path, text):
@@ -52,3 +53,27 @@ def test_missing_file_is_a_case_problem_not_fatal(tmp_path, breast1_image, breas
     assert ok.clinical == {"age": 55, "clin_er": "pos"} and ok.label == "1" and ok.site == "A"
     with pytest.raises(ManifestError, match="missing_t2"):
         load_manifest(path, strict=True)
+
+
+def test_ids_are_trimmed_before_the_duplicate_check(tmp_path, breast1_image, breast1_label):
+    img, lab = str(breast1_image), str(breast1_label)
+    row = f"{img},{img},{img},{lab},{lab}"
+    path = _write(tmp_path, "case_id,image_T1C,image_T2,image_ADC,mask_tumor,mask_nodes\n"
+                            f"P1,{row}\n P1 ,{row}\nP2,{row}\n")
+    with pytest.raises(ManifestError, match=r"duplicate case_id.*'P1' on lines 2, 3"):
+        load_manifest(path)
+
+
+def test_excel_quirks_are_read_and_misreadings_named(tmp_path, breast1_image, breast1_label):
+    img, lab = str(breast1_image), str(breast1_label)
+    # Excel's "CSV UTF-8" byte-order mark, spaces around header names, a trailing empty field, a blank line
+    path = tmp_path / "bom.csv"
+    path.write_bytes(("\ufeffcase_id , image_T1C,image_T2,image_ADC,mask_tumor,mask_nodes\n"
+                      f"P1,{img},{img},{img},{lab},{lab},\n\n").encode())
+    assert [c.case_id for c in load_manifest(path).cases] == ["P1"]
+    path = _write(tmp_path, "case_id,age,age\nP1,5,6\n")
+    with pytest.raises(ManifestError, match=r"\['age'\] appear more than once"):
+        load_manifest(path)
+    path.write_bytes(b"case_id,age\nP1,\xe9\n")
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_manifest(path)

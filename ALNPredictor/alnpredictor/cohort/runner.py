@@ -258,8 +258,12 @@ class _Executor:
             return max(1, sum(self.dask_client.nthreads().values()))
         return self.workers
 
-    def stop_now(self) -> None:
-        """Ctrl-C: end the workers at once (they ignore SIGINT) rather than wait for their cases."""
+    def stop_now(self, futures: Any = ()) -> None:
+        """Ctrl-C or an error: end the workers at once (they ignore SIGINT) rather than wait for their
+        cases; on Dask, cancel the cases submitted."""
+        if self.dask_client is not None and futures:
+            with contextlib.suppress(Exception):
+                self.dask_client.cancel(list(futures))
         if self.pool is not None:
             self._track()
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -305,7 +309,12 @@ class _RunFolder:
             import fcntl
         except ImportError:  # Windows: no advisory lock
             return
-        self._lock_fh = open(self.out / ".lock", "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            self._lock_fh = open(self.out / ".lock", "a+")  # noqa: SIM115 - held for the whole run
+        except OSError as exc:  # a read-only folder
+            from alnpredictor.outputs import output_error
+
+            raise output_error(self.out / ".lock", exc) from exc
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -486,11 +495,14 @@ def _run(mf: Manifest, run: _RunFolder, process_case: ProcessCase, settings: Any
         if on_case:
             on_case(status)
 
+    if todo:  # the tables are assembled again at the end: never one that disagrees with run.json
+        run.remove(out / "features.csv")
+        run.remove(out / "failures.csv")
     bar = _progress(len(todo), progress)
     executor = None
+    pending: dict[Any, dict[str, Any]] = {}
     try:
         executor = _Executor(process_case, workers, client) if todo else None
-        pending: dict[Any, dict[str, Any]] = {}
         queue = [c.to_dict() for c in todo]
         breaks_in_a_row = 0  # pool breaks with no case finished in between
         while queue or pending:
@@ -525,12 +537,17 @@ def _run(mf: Manifest, run: _RunFolder, process_case: ProcessCase, settings: Any
     except KeyboardInterrupt:
         bar.close()
         if executor:
-            executor.stop_now()
+            executor.stop_now(pending)
             executor = None
         kept = sum(v == "done" for v in state.values())
         write_json(out / "run.json", {**base_record, "status": "interrupted", "done": kept,
                                       "computed_this_run": len(computed), "seconds": round(time.perf_counter() - t0, 2)})
         raise CohortInterrupted(kept) from None
+    except BaseException:  # e.g. a full disk (OutputError): stop at once, what finished is kept
+        if executor:
+            executor.stop_now(pending)
+            executor = None
+        raise
     finally:
         bar.close()
         if executor:
