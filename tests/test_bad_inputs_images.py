@@ -542,3 +542,18 @@ def test_cohort_runner_records_the_named_error(tmp_path: Path, small_params: Pat
     assert list(failures["case_id"]) == ["bad"]
     assert "is incomplete or unevenly spaced" in " ".join(map(str, failures.iloc[0]))
     assert list(pd.read_csv(tmp_path / "run" / "features.csv")["case_id"]) == ["good"]
+
+
+@pytest.mark.parametrize("header", ["data file: /etc/passwd\n", "data file: ../secret%d.bin 1 2 1 2\n"])
+def test_slicer_logic_label_loader_refuses_hostile_headers(header: str, logic, breast1_image: Path, tmp_path: Path):
+    """The Logic's label-map loader reads through SimpleITK directly: it parses the header first too."""
+    from alnpredictor.imaging.io import UnsafeHeaderError
+
+    volume = logic.loadVolume(str(breast1_image), "breast1")
+    path = tmp_path / "case" / "label.nrrd"
+    path.parent.mkdir()
+    path.write_text(_NHDR + header)
+    with pytest.raises(UnsafeHeaderError, match="outside its own folder"):
+        logic.loadLabelAsSegmentation(str(path), volume)
+    with pytest.raises(UnsafeHeaderError, match="outside its own folder"):
+        logic.loadVolume(str(path), "hostile")

@@ -282,8 +282,10 @@ class ALNPredictorLogic(_LogicBase):
         import SimpleITK as sitk
 
         from alnpredictor.imaging.coords import ijk_to_ras_matrix
+        from alnpredictor.imaging.io import check_header
 
         labelNames = labelNames or {s.label: s.name for s in study.STRUCTURES}
+        check_header(path)  # a hostile header (data file outside its folder, %s pattern) is refused first
         label = sitk.ReadImage(str(path))
         ref = self.imageFromVolumeNode(referenceVolumeNode)
         if label.GetSize() != ref.GetSize() or not np.allclose(ijk_to_ras_matrix(label), ijk_to_ras_matrix(ref), atol=1e-4):

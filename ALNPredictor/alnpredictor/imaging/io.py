@@ -623,7 +623,7 @@ def check_header(path: str | Path) -> None:
             )
     base = p.parent.resolve()
     for name in data_files:
-        target = Path(name).expanduser()
+        target = Path(name)  # as ITK takes it: relative to the header, no "~" expansion
         resolved = (target if target.is_absolute() else base / target).resolve()
         if not resolved.is_relative_to(base):
             raise UnsafeHeaderError(
