@@ -3,6 +3,10 @@
 The single place that assembles key images, the nomogram with this patient's points, the model
 card and the features into the PDF + JSON report; the Slicer Logic and the demo both call it.
 
+With ``sequences`` (each sequence's image and its ROIs as propagated there) the key images are one
+axial slice per sequence and structure, the ROI volumes are measured on each sequence and every
+ROI is checked for touching its image's border.
+
 The report's files (PDF, JSON, key-image PNGs, nomogram PNG + SVG) are one
 :class:`~alnpredictor.outputs.OutputGroup`: each is written to a temporary file beside its final
 name and all are renamed only when every one was written whole. A full disk, a read-only folder or
@@ -22,7 +26,7 @@ from alnpredictor.errors import InputError, OutputError
 from alnpredictor.models.prediction import Prediction, prediction_dict
 from alnpredictor.outputs import OutputGroup
 from alnpredictor.report.document import build_report, json_report_bytes, render_pdf
-from alnpredictor.report.keyimages import render_key_images
+from alnpredictor.report.keyimages import render_key_images, render_sequence_key_images, touches_border
 
 
 class _StagedGroup(OutputGroup):
@@ -67,12 +71,19 @@ def export_patient_report(
     image_label: str = "reference image",
     demo: bool = False,
     stem: str = "ALNPredictor-report",
+    sequences: Mapping[str, tuple[sitk.Image, Mapping[str, sitk.Image]]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``<stem>.pdf`` and ``<stem>.json`` (plus key-image and nomogram PNGs) into ``out_dir``,
     all or none of them (module docstring).
 
     :param prediction: ``model.predict_case(...)``, or a stored result (``Prediction.to_dict()``).
     :param masks: ``{"tumor": mask, "nodes": mask}`` on ``image``'s grid (empty ones are skipped).
+    :param sequences: sequence code → (image, {structure: mask on that image's grid}), the
+        reference first (MRI: ``result.masks[(ROI, SEQ)]`` per sequence): key images, ROI volumes
+        and border checks per sequence. Without it, ``image`` and ``masks`` stand for the one image.
+    :param provenance: how the features were computed (the pathway's ``provenance``: parameter
+        file, N4, versions, deep backbone), shown in words on page 2.
     :returns: paths of the PDF, JSON, key images and nomogram (None without a points scale).
     :raises OutputError: a file could not be written (nothing was).
     """
@@ -85,15 +96,36 @@ def export_patient_report(
     values = {**(features or {}), **(clinical or {}), **(prediction.get("values") or {})}
     used = {f: (features or {}).get(f) for f in (model.features if model is not None else [])}
     pdf, json_path = out / f"{stem}.pdf", out / f"{stem}.json"
+    per_sequence = {str(k): (v[0], {n: m for n, m in dict(v[1]).items() if m is not None})
+                    for k, v in (sequences or {}).items()}
+    reference = next(iter(per_sequence), None) or image_label
+    on_grids = per_sequence or {reference: (image, dict(masks))}
+    volumes = {seq: {name: _volume_ml(m) for name, m in roi.items()} for seq, (_, roi) in on_grids.items()}
+    if not per_sequence:  # the propagated ROIs' volumes as the registration measured them
+        for seq, q in ((quality or {}).get("registration") or {}).items():
+            if isinstance(q, Mapping) and isinstance(q.get("structures"), Mapping):
+                volumes[str(seq)] = {n: v.get("volume_ml") for n, v in q["structures"].items() if isinstance(v, Mapping)}
+    findings = [f"ROI touching the image border: {name} on {seq} reaches the edge along {', '.join(axes)}; the "
+                "structure may be cut off by the field of view."
+                for seq, (_, roi) in on_grids.items() for name, m in roi.items() if (axes := touches_border(m))]
     with _StagedGroup() as group:
-        key_images = render_key_images(image, dict(masks), out, label=image_label, group=group)
+        if per_sequence:
+            grid = render_sequence_key_images(per_sequence, out, group=group)
+            key_images = [Path(g["path"]) for g in grid]
+        else:
+            grid = []
+            key_images = render_key_images(image, dict(masks), out, label=image_label, group=group)
         nomogram = nomogram_png(model, values, out / "nomogram.png", group=group) if model is not None else None
         report = build_report(prediction, model.card if model is not None else {}, features=used, clinical=clinical,
                               identifiers=identifiers, include_identifiers=include_identifiers, key_images=key_images,
-                              nomogram_image=nomogram, quality=quality, demo=demo)
+                              nomogram_image=nomogram, quality=quality, demo=demo, key_image_grid=grid,
+                              provenance=provenance, roi_volumes_ml=volumes, findings=findings,
+                              points_scale=model.spec.get("points") if model is not None else None,
+                              reference=reference)
         # the JSON names the final files; the PDF is laid out from the staged ones
         data = json_report_bytes(report)
         staged = {**report, "key_images": [str(group.staged[Path(p)]) for p in key_images],
+                  "key_image_grid": [{**g, "path": str(group.staged[Path(g["path"])])} for g in grid],
                   "nomogram_image": str(group.staged[Path(nomogram)]) if nomogram else None}
         try:
             group.write_with(pdf, lambda tmp: render_pdf(staged, tmp))
@@ -105,3 +137,11 @@ def export_patient_report(
         group.commit()
     return {"pdf": str(pdf), "json": str(json_path), "key_images": [str(p) for p in key_images],
             "nomogram": str(nomogram) if nomogram else None}
+
+
+def _volume_ml(mask: sitk.Image) -> float:
+    """Volume of a binary mask in mL (voxels × voxel volume)."""
+    import numpy as np
+
+    voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    return round(voxels * float(np.prod(mask.GetSpacing())) / 1000.0, 4)

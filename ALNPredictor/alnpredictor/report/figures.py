@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from alnpredictor.outputs import OutputGroup, output_error
@@ -169,21 +168,94 @@ def decision_curve_figure(y, models: Mapping[str, Any] | np.ndarray, *, threshol
     return fig
 
 
-def _predictor_ticks(pred: Mapping) -> list[tuple[float, str]]:
-    """(value, label) ticks along one predictor's axis."""
-    if pred["kind"] == "categorical":
-        return [(i, plain(level)) for i, level in enumerate(pred["levels"])]
-    lo, hi = pred["range"]
-    if pred.get("values"):
-        vals = [v for v in pred["values"] if lo <= v <= hi]
-    else:
-        locator = MaxNLocator(nbins=6, integer=bool(pred.get("integer")))
-        vals = [v for v in locator.tick_values(lo, hi) if lo - 1e-12 <= v <= hi + 1e-12]
-        vals = vals if len(vals) >= 2 else [lo, hi]
-    return [(float(v), f"{v:g}") for v in vals]
+#: Font sizes of the nomogram (points): tick labels, row names, notes.
+NOMOGRAM_TICK_PT, NOMOGRAM_NAME_PT, NOMOGRAM_NOTE_PT = 8.0, 9.0, 7.0
+#: Smallest gap between two tick labels of one row (display pixels at the figure's 100 dpi).
+NOMOGRAM_LABEL_GAP_PX = 4.0
+#: Longest predictor name drawn in full (longer ones are cut with "…"; the report tables have them whole).
+NOMOGRAM_MAX_NAME_CHARS = 32
+#: Probability ticks in the order they are placed: the round ones first, then the finer ones where room is left.
+_PROBABILITY_PRIORITY = (0.5, 0.1, 0.9, 0.05, 0.95, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6, 0.01, 0.99, 0.02, 0.98,
+                         0.001, 0.999)
+#: Colours of this patient's markers: inside the training range / outside it (drawn at the axis end).
+PATIENT_COLOR, OUTSIDE_COLOR = "tab:red", "#e07000"
 
 
-def _tick_points(pred: Mapping, scale: Mapping, value: float) -> float:
+def _number(value: float, step: float) -> str:
+    """``value`` with as many decimals as ``step`` needs (a tick label); a true minus sign."""
+    decimals = 0
+    while decimals < 6 and abs(step * 10 ** decimals - round(step * 10 ** decimals)) > 1e-6 * max(1.0, step * 10 ** decimals):
+        decimals += 1
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")
+    return text.replace("-", "−")
+
+
+def _span_number(value: float, span: float) -> str:
+    """``value`` with three significant digits of ``span`` (labels of the axis ends)."""
+    step = 10 ** (np.floor(np.log10(span)) - 2) if span > 0 else 1.0
+    return _number(round(value / step) * step, step)
+
+
+def _value_label(pred: Mapping, value: float) -> str:
+    """A continuous predictor's value as a label: integers as typed, others to three digits of its range."""
+    lo, hi = (float(v) for v in pred["range"])
+    return f"{value:g}".replace("-", "−") if pred.get("integer") else _span_number(value, hi - lo)
+
+
+def _nice_steps(span: float, integer: bool) -> list[float]:
+    """Tick steps 1, 2, 2.5, 5 × 10^k from finest to coarsest for an axis of ``span``."""
+    if not np.isfinite(span) or span <= 0:
+        return []
+    k0 = int(np.floor(np.log10(span))) - 2
+    steps = [m * 10.0 ** k for k in range(k0, k0 + 4) for m in (1, 2, 2.5, 5)]
+    if integer:
+        steps = [s for s in steps if s >= 1 and float(s).is_integer()]
+    return [s for s in steps if span / s <= 60]
+
+
+def _stepped(lo: float, hi: float, step: float) -> list[float]:
+    first = np.ceil(lo / step - 1e-9)
+    last = np.floor(hi / step + 1e-9)
+    return [float(i * step) for i in np.arange(first, last + 1)]
+
+
+class _Layout:
+    """Measures tick labels in display pixels so rows can be laid out without overlaps."""
+
+    def __init__(self, fig: Figure, ax) -> None:
+        self.fig, self.ax = fig, ax
+        self.renderer = fig.canvas.get_renderer()
+        self._widths: dict[tuple[str, float], float] = {}
+
+    def width(self, text: str, size: float = NOMOGRAM_TICK_PT) -> float:
+        key = (text, size)
+        if key not in self._widths:
+            t = self.ax.text(0, 0, text, fontsize=size)
+            self._widths[key] = t.get_window_extent(self.renderer).width
+            t.remove()
+        return self._widths[key]
+
+    def px(self, x: float) -> float:
+        return float(self.ax.transData.transform((x, 0.0))[0])
+
+    def fits(self, xs: Sequence[float], labels: Sequence[str]) -> bool:
+        """Whether labels centred at ``xs`` (data x) leave a gap between neighbours."""
+        spans = sorted((self.px(x) - self.width(t) / 2, self.px(x) + self.width(t) / 2) for x, t in zip(xs, labels))
+        return all(b[0] - a[1] >= NOMOGRAM_LABEL_GAP_PX for a, b in zip(spans, spans[1:]))
+
+    def overlaps(self, x: float, label: str, placed: Sequence[tuple[float, str]]) -> bool:
+        a0, a1 = self.px(x) - self.width(label) / 2, self.px(x) + self.width(label) / 2
+        for px, pl in placed:
+            b0, b1 = self.px(px) - self.width(pl) / 2, self.px(px) + self.width(pl) / 2
+            if a0 < b1 + NOMOGRAM_LABEL_GAP_PX and b0 < a1 + NOMOGRAM_LABEL_GAP_PX:
+                return True
+        return False
+
+
+def _predictor_points(pred: Mapping, scale: Mapping, value: float) -> float:
+    """Points of one predictor at a value (continuous) or level index (categorical, 0 = reference)."""
     if pred["kind"] == "categorical":
         eff = 0.0 if value == 0 else pred["coefficients"][int(value) - 1]
     else:
@@ -191,10 +263,108 @@ def _tick_points(pred: Mapping, scale: Mapping, value: float) -> float:
     return 100.0 * (eff - pred["effect_min"]) / scale["scale"]
 
 
+# kept for callers of the old name
+_tick_points = _predictor_points
+
+
+def continuous_ticks(pred: Mapping, scale: Mapping, layout: _Layout) -> list[tuple[float, str]]:
+    """(x, label) ticks of a continuous predictor's axis (x = points / 100): the finest step of
+    1, 2, 2.5, 5 × 10^k whose labels do not overlap; the two ends, or one "lo–hi" label, when the
+    axis is too short for more."""
+    lo, hi = (float(v) for v in pred["range"])
+    integer = bool(pred.get("integer"))
+
+    def at(v: float) -> float:
+        return _predictor_points(pred, scale, v) / 100.0
+
+    given = [float(v) for v in (pred.get("values") or []) if lo - 1e-12 <= v <= hi + 1e-12]
+    if given:  # a predictor with few distinct values: those, thinned until they fit
+        for every in range(1, len(given) + 1):
+            vals = given[::every]
+            labels = [f"{v:g}".replace("-", "−") for v in vals]
+            if len(vals) >= 2 and layout.fits([at(v) for v in vals], labels):
+                return [(at(v), t) for v, t in zip(vals, labels)]
+    for step in _nice_steps(hi - lo, integer):
+        vals = _stepped(lo, hi, step)
+        if len(vals) < 2 or len(vals) > 12:
+            continue
+        labels = [_number(v, step) for v in vals]
+        if layout.fits([at(v) for v in vals], labels):
+            return [(at(v), t) for v, t in zip(vals, labels)]
+    ends = [_span_number(lo, hi - lo), _span_number(hi, hi - lo)] if hi > lo else [_span_number(lo, abs(lo) or 1.0)] * 2
+    if hi > lo and layout.fits([at(lo), at(hi)], ends):
+        return [(at(lo), ends[0]), (at(hi), ends[1])]
+    return [((at(lo) + at(hi)) / 2, ends[0] if ends[0] == ends[1] else f"{ends[0]}–{ends[1]}")]
+
+
+def categorical_ticks(pred: Mapping, scale: Mapping, layout: _Layout) -> tuple[list[float], list[tuple[float, str, int]]]:
+    """Tick positions of every level, and labels in two tiers (0 above the axis, 1 below): each
+    level is labelled; levels too close to label apart share one label ("N2 / N3")."""
+    levels = [str(v) for v in pred["levels"]]
+    xs = [_predictor_points(pred, scale, i) / 100.0 for i in range(len(levels))]
+    clusters: list[list[int]] = [[i] for i in sorted(range(len(levels)), key=lambda i: (xs[i], i))]
+    while True:
+        tiers: list[list[tuple[float, str]]] = [[], []]
+        placed: list[tuple[float, str, int]] = []
+        conflict = None
+        for c, members in enumerate(clusters):
+            x = float(np.mean([xs[i] for i in members]))
+            label = " / ".join(plain(levels[i]) for i in members)
+            tier = next((t for t in (0, 1) if not layout.overlaps(x, label, tiers[t])), None)
+            if tier is None:
+                conflict = c
+                break
+            tiers[tier].append((x, label))
+            placed.append((x, label, tier))
+        if conflict is None or len(clusters) == 1:
+            return xs, placed
+        clusters[conflict - 1:conflict + 1] = [clusters[conflict - 1] + clusters[conflict]]
+
+
+def probability_ticks(candidates: Sequence[float], position, layout: _Layout) -> list[tuple[float, str]]:
+    """Probability ticks inside the total-points axis, placed round ones first, none overlapping."""
+    order = [p for p in _PROBABILITY_PRIORITY if p in candidates] + [p for p in candidates if p not in _PROBABILITY_PRIORITY]
+    placed: list[tuple[float, str]] = []
+    for p in order:
+        x = position(p)
+        if not (-1e-9 <= x <= 1 + 1e-9):
+            continue
+        label = f"{p:g}"
+        if not layout.overlaps(x, label, placed):
+            placed.append((x, label))
+    return sorted(placed)
+
+
+def _note_placement(layout: _Layout, x: float, note: str, right_margin_in: float) -> tuple[str, str, float]:
+    """(text, alignment, x) of a note under an axis end at ``x``: to its right where it fits before
+    the figure's right margin ends, else to its left where it stays clear of the row names, else
+    from the start of the row (shortened if even that is too narrow)."""
+    import textwrap
+
+    right_edge = layout.px(1.0) + 0.9 * right_margin_in * layout.fig.dpi
+    width = layout.width(note, NOMOGRAM_NOTE_PT)
+    if layout.px(x) + width <= right_edge:
+        return note, "left", x
+    if layout.px(x) - width >= layout.px(0.0) - 4:
+        return note, "right", x
+    if layout.px(0.0) + width <= right_edge:  # under the row, from its start
+        return note, "left", 0.0
+    return textwrap.shorten(note, width=60, placeholder=" …"), "left", 0.0
+
+
 def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title: str | None = None,
-                    probabilities: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+                    probabilities: Sequence[float] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+                                                      0.95, 0.98, 0.99),
                     ) -> Figure:
     """Classic nomogram points chart of a linear model; ``case`` (column → value) marks one patient.
+
+    One axis per predictor (points 0–100 on top), total points and the probability of metastasis.
+    Tick steps are 1, 2, 2.5 or 5 × 10^k, the finest whose labels do not overlap; every categorical
+    level is labelled (levels too close to label apart share one label); an arrow beside each
+    continuous axis says in which direction its values grow. With ``case`` every marker is visible:
+    a value outside the model's range is drawn at the axis end with an "outside the training
+    range" note (its points are the model's, extrapolated), and the total-points axis grows to
+    take the patient's total.
 
     Raises ``InputError`` for models without a points scale (SVM recipes, signatures without a
     training cohort)."""
@@ -206,59 +376,126 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
         raise InputError(f"model {model.name!r} ({model.recipe}) has no nomogram points scale")
     preds = scale["predictors"]
     total_max = sum(100.0 * (p["effect_max"] - p["effect_min"]) / scale["scale"] for p in preds)
-    rows = len(preds) + 3
-    fig, ax = _figure(9.0, 0.55 * rows + 1.0)
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-rows + 0.3, 0.9)
-    ax.axis("off")
-    label_x = -0.03
-
-    def axis_line(yrow: float, xs: Sequence[float], labels: Sequence[str], name: str,
-                  span: tuple[float, float] | None = None) -> None:
-        lo, hi = span if span is not None else (min(xs), max(xs))
-        ax.plot([min(lo, hi), max(lo, hi)], [yrow, yrow], color="black", linewidth=1)
-        last = None
-        for x, lab in sorted(zip(xs, labels)):
-            # labels closer than ~4% of the width alternate below the axis so they stay readable
-            below = last is not None and x - last[0] < 0.04 and not last[1]
-            ax.plot([x, x], [yrow, yrow + (-0.12 if below else 0.12)], color="black", linewidth=1)
-            ax.text(x, yrow + (-0.17 if below else 0.17), lab, ha="center", va="top" if below else "bottom",
-                    fontsize=7)
-            last = (x, below)
-        ax.text(label_x, yrow, plain(name), ha="right", va="center", fontsize=8)
-
-    pts_ticks = np.arange(0, 101, 10)
-    axis_line(0.0, pts_ticks / 100.0, [f"{t:g}" for t in pts_ticks], "Points")
     case_points = model.predict_case(case) if case is not None else None
+    t_lo, t_hi = 0.0, total_max
+    if case_points is not None:  # the patient's total is always on the axis
+        t_lo, t_hi = min(t_lo, case_points.total_points), max(t_hi, case_points.total_points)
+    rows = len(preds) + 3
+    row_in, top_in, bottom_in, left_in, right_in, width_in = 0.5, 0.45, 0.55, 2.1, 0.75, 8.0
+    height_in = rows * row_in + top_in + bottom_in
+    fig = Figure(figsize=(width_in, height_in))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((left_in / width_in, bottom_in / height_in, 1 - (left_in + right_in) / width_in,
+                       rows * row_in / height_in))
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(-rows + 0.45, 0.55)
+    ax.axis("off")
+    layout = _Layout(fig, ax)
+    tick_y, label_y = 0.09, 0.14
+    outside: list[str] = []
+
+    def row_name(y: float, name: str) -> None:
+        text = plain(name)
+        if len(text) > NOMOGRAM_MAX_NAME_CHARS:
+            text = text[:NOMOGRAM_MAX_NAME_CHARS - 1] + "…"
+        ax.text(-0.025, y, text, ha="right", va="center", fontsize=NOMOGRAM_NAME_PT)
+
+    def axis(y: float, lo: float, hi: float, ticks: Sequence[tuple[float, str]], name: str) -> None:
+        ax.plot([lo, hi], [y, y], color="black", linewidth=1)
+        for x, label in ticks:
+            ax.plot([x, x], [y, y + tick_y], color="black", linewidth=1)
+            ax.text(x, y + label_y, label, ha="center", va="bottom", fontsize=NOMOGRAM_TICK_PT)
+        row_name(y, name)
+
+    axis(0.0, 0.0, 1.0, [(t / 100.0, f"{t:g}") for t in range(0, 101, 10)], "Points")
     for i, pred in enumerate(preds, start=1):
-        ticks = _predictor_ticks(pred)
-        xs = [_tick_points(pred, scale, v) / 100.0 for v, _ in ticks]
-        span = None
-        if pred["kind"] == "continuous":
-            span = (_tick_points(pred, scale, pred["range"][0]) / 100.0, _tick_points(pred, scale, pred["range"][1]) / 100.0)
-        axis_line(-i, xs, [lab for _, lab in ticks], pred["name"], span)
+        y = -float(i)
+        if pred["kind"] == "categorical":
+            xs, labels = categorical_ticks(pred, scale, layout)
+            ax.plot([min(xs), max(xs)], [y, y], color="black", linewidth=1)
+            for x in xs:
+                ax.plot([x, x], [y, y + tick_y], color="black", linewidth=1)
+            for x, label, tier in labels:
+                if tier:
+                    ax.plot([x, x], [y, y - tick_y], color="black", linewidth=1)
+                ax.text(x, y - label_y if tier else y + label_y, label, ha="center", va="top" if tier else "bottom",
+                        fontsize=NOMOGRAM_TICK_PT)
+            row_name(y, pred["name"])
+            span = (min(xs), max(xs))
+        else:
+            lo, hi = (float(v) for v in pred["range"])
+            ends = (_predictor_points(pred, scale, lo) / 100.0, _predictor_points(pred, scale, hi) / 100.0)
+            span = (min(ends), max(ends))
+            axis(y, span[0], span[1], continuous_ticks(pred, scale, layout), pred["name"])
+            if span[1] > span[0]:  # which way the values grow
+                ax.text(span[1] + 0.025, y, "higher →" if ends[1] >= ends[0] else "← higher", ha="left",
+                        va="center", fontsize=NOMOGRAM_NOTE_PT, color="dimgrey", style="italic")
         if case_points is not None:
-            x = case_points.points[pred["name"]] / 100.0
-            ax.plot([x], [-i], "v", color="tab:red", markersize=7)
-            ax.plot([x, x], [-i, 0.0], color="tab:red", linewidth=0.6, linestyle=":")
-    t_row, p_row = -(len(preds) + 1), -(len(preds) + 2)
-    t_ticks = MaxNLocator(nbins=8).tick_values(0, total_max)
-    t_ticks = t_ticks[(t_ticks >= 0) & (t_ticks <= total_max + 1e-9)]
-    axis_line(t_row, t_ticks / total_max, [f"{t:g}" for t in t_ticks], "Total points")
-    pr = np.asarray(probabilities, dtype=float)
-    pr_pts = probability_to_total_points(scale, pr)
-    inside = (pr_pts >= 0) & (pr_pts <= total_max)
-    if inside.sum() >= 2:
-        axis_line(p_row, pr_pts[inside] / total_max, [f"{v:g}" for v in pr[inside]], "Probability of ALN metastasis")
+            pts = case_points.points[pred["name"]]
+            x = pts / 100.0
+            if span[0] - 1e-9 <= x <= span[1] + 1e-9:
+                ax.plot([x], [y], "v", color=PATIENT_COLOR, markersize=7)
+                ax.plot([x, x], [y, 0.0], color=PATIENT_COLOR, linewidth=0.6, linestyle=":")
+            else:  # outside the training range: at the axis end, flagged in words
+                end = span[1] if x > span[1] else span[0]
+                outside.append(pred["name"])
+                ax.plot([end], [y], "v", color=OUTSIDE_COLOR, markersize=7)
+                column = pred["columns"][0]
+                value = case_points.values.get(column, (case or {}).get(column))
+                lo, hi = (float(v) for v in pred["range"])
+                shown = _value_label(pred, float(value)) if value is not None else "value"
+                note = (f"{shown}: outside the training range ({_value_label(pred, lo)}–{_value_label(pred, hi)});"
+                        f" drawn at the axis end, {pts:.1f} points used")
+                text, align, at = _note_placement(layout, end, note, right_in)
+                ax.text(at, y - label_y, text, ha=align, va="top",
+                        fontsize=NOMOGRAM_NOTE_PT, color=OUTSIDE_COLOR)
+    t_row, p_row = -(len(preds) + 1.0), -(len(preds) + 2.0)
+
+    def total_x(t: float) -> float:
+        return (t - t_lo) / (t_hi - t_lo) if t_hi > t_lo else 0.5
+
+    t_ticks: list[tuple[float, str]] = []
+    for step in _nice_steps(t_hi - t_lo, False):
+        vals = _stepped(t_lo, t_hi, step)
+        labels = [_number(v, step) for v in vals]
+        if 2 <= len(vals) <= 12 and layout.fits([total_x(v) for v in vals], labels):
+            t_ticks = [(total_x(v), t) for v, t in zip(vals, labels)]
+            break
+    axis(t_row, 0.0, 1.0, t_ticks, "Total points")
+    pr = [float(p) for p in probabilities if 0 < p < 1]
+    p_ticks = probability_ticks(pr, lambda p: total_x(float(probability_to_total_points(scale, p))), layout)
+    axis(p_row, 0.0, 1.0, p_ticks, "Probability of ALN metastasis")
+    legend = "▼ this patient"
     if case_points is not None:
-        xt = case_points.total_points / total_max
-        ax.plot([xt], [t_row], "v", color="tab:red", markersize=7)
-        ax.plot([xt, xt], [t_row, p_row], color="tab:red", linewidth=0.6, linestyle=":")
-        ax.text(xt, p_row - 0.35, f"p = {case_points.probability:.2f}", ha="center", va="top", fontsize=8,
-                color="tab:red")
+        xt = total_x(case_points.total_points)
+        ax.plot([xt], [t_row], "v", color=PATIENT_COLOR, markersize=7)
+        ax.plot([xt, xt], [t_row, p_row], color=PATIENT_COLOR, linewidth=0.6, linestyle=":")
+        ax.plot([xt], [p_row], "^", color=PATIENT_COLOR, markersize=6)
+        ax.text(xt, p_row - label_y - 0.08, f"p = {case_points.probability:.2f}", ha="center", va="top",
+                fontsize=NOMOGRAM_TICK_PT, color=PATIENT_COLOR)
+        legend += f": {case_points.total_points:.1f} total points, probability {case_points.probability:.2f}"
+        if outside:
+            legend += "   (orange ▼: value outside the training range, drawn at the axis end)"
     ax.set_title(plain(title or f"Nomogram — {model.name}"), fontsize=10)
-    fig.text(0.01, 0.005, RESEARCH_NOTE, fontsize=6, color="grey")
+    if case_points is not None:
+        fig.text(left_in / width_in, 0.26 / height_in, legend, fontsize=NOMOGRAM_NOTE_PT, color="dimgrey")
+    fig.text(0.01, 0.08 / height_in, RESEARCH_NOTE, fontsize=6, color="grey")
     return fig
+
+
+def nomogram_text_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of texts of a drawn figure whose bounding boxes overlap (empty for a legible chart);
+    what the tests and :func:`~alnpredictor.report.export.nomogram_png` check."""
+    renderer = fig.canvas.get_renderer()
+    texts = [t for ax in fig.axes for t in ax.texts] + list(fig.texts)
+    texts += [ax.title for ax in fig.axes if ax.title.get_text()]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_text().strip() and t.get_visible()]
+    out = []
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1:]:
+            if ba.x0 < bb.x1 and bb.x0 < ba.x1 and ba.y0 < bb.y1 and bb.y0 < ba.y1:
+                out.append((a, b))
+    return out
 
 
 def validation_figures(model: Any, df, label: str, out_dir: str | Path, positive: Any = None,

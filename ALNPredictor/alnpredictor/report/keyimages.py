@@ -49,13 +49,18 @@ def render_key_image(
     title: str | None = None,
     crop_margin_mm: float = 40.0,
     group: OutputGroup | None = None,
+    square: bool = False,
+    size_in: float = 4.2,
+    show_title: bool = True,
 ) -> Path | None:
     """Render the axial slice through ``masks[focus]``'s centroid with every mask outlined.
 
     The view is cropped around the focus structure (``crop_margin_mm`` around its extent on the
     slice) and shown in radiological convention as the voxel grid stores it. Returns the PNG
     path, or None when the focus mask is empty. With ``group`` the PNG is staged in it (it
-    appears when the caller commits); otherwise it is written atomically at once.
+    appears when the caller commits); otherwise it is written atomically at once. ``square`` crops
+    the same extent in millimetres across and down (thumbnails of one grid in the report), the
+    picture ``size_in`` inches wide.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -71,12 +76,18 @@ def render_key_image(
     sx, sy = image.GetSpacing()[:2]
     focus_slice = sitk.GetArrayViewFromImage(masks[focus])[k]
     js, is_ = np.nonzero(focus_slice)
-    mj, mi = int(crop_margin_mm / sy), int(crop_margin_mm / sx)
-    j0, j1 = max(js.min() - mj, 0), min(js.max() + mj + 1, arr.shape[0])
-    i0, i1 = max(is_.min() - mi, 0), min(is_.max() + mi + 1, arr.shape[1])
+    if square:  # one half-width in mm both ways, around the structure's centre on this slice
+        half = max((js.max() - js.min() + 1) * sy, (is_.max() - is_.min() + 1) * sx) / 2 + crop_margin_mm
+        cj, ci = (js.min() + js.max()) / 2, (is_.min() + is_.max()) / 2
+        j0, j1 = max(int(cj - half / sy), 0), min(int(cj + half / sy) + 1, arr.shape[0])
+        i0, i1 = max(int(ci - half / sx), 0), min(int(ci + half / sx) + 1, arr.shape[1])
+    else:
+        mj, mi = int(crop_margin_mm / sy), int(crop_margin_mm / sx)
+        j0, j1 = max(js.min() - mj, 0), min(js.max() + mj + 1, arr.shape[0])
+        i0, i1 = max(is_.min() - mi, 0), min(is_.max() + mi + 1, arr.shape[1])
     view = arr[j0:j1, i0:i1]
     lo, hi = _window(view)
-    fig = Figure(figsize=(4.2, 4.2 * (j1 - j0) * sy / max((i1 - i0) * sx, 1e-6)), dpi=110)
+    fig = Figure(figsize=(size_in, size_in * (j1 - j0) * sy / max((i1 - i0) * sx, 1e-6)), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     ax.imshow(view, cmap="gray", vmin=lo, vmax=hi, aspect=sy / sx, interpolation="nearest")
@@ -88,7 +99,8 @@ def render_key_image(
     if len(title) > MAX_TITLE_CHARS:
         title = title[:MAX_TITLE_CHARS - 1] + "…"
     # wrapped to the picture's width (long words are broken too)
-    ax.set_title(plain(textwrap.fill(title, width=46)), fontsize=9)
+    if show_title:  # thumbnails of the report's grid are captioned in the PDF instead
+        ax.set_title(plain(textwrap.fill(title, width=int(46 * size_in / 4.2))), fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     path = Path(path)
@@ -118,4 +130,43 @@ def render_key_images(image: sitk.Image, masks: dict[str, sitk.Image], out_dir: 
                              title=f"{label} — axial slice through the {focus} centroid", group=group)
         if p is not None:
             out.append(p)
+    return out
+
+
+def touches_border(mask: sitk.Image) -> list[str]:
+    """Axes (``x``, ``y``, ``z``) along which a mask reaches the first or last voxel of its image
+    (the structure may be cut off by the field of view); empty for an empty mask or one inside."""
+    arr = sitk.GetArrayViewFromImage(mask)
+    if not arr.any():
+        return []
+    out = []
+    for axis, name in zip(range(arr.ndim), "zyx"[3 - arr.ndim:] if arr.ndim <= 3 else "zyx"):
+        n = arr.shape[axis]
+        if n <= 1:
+            continue
+        present = np.nonzero(arr.any(axis=tuple(a for a in range(arr.ndim) if a != axis)))[0]
+        if present[0] == 0 or present[-1] == n - 1:
+            out.append(name)
+    return sorted(out, key="xyz".index)
+
+
+def render_sequence_key_images(sequences: dict[str, tuple[sitk.Image, dict[str, sitk.Image]]], out_dir: str | Path,
+                               group: OutputGroup | None = None) -> list[dict[str, str]]:
+    """One thumbnail per sequence and structure: the axial slice through the structure on that
+    sequence's grid, every ROI outlined as it was propagated there (``key-<structure>-<SEQ>.png``).
+
+    :param sequences: sequence code → (image, {structure: mask on that image's grid}).
+    :returns: ``{"sequence", "structure", "path"}`` per picture, sequences in the given order and
+        the structures of :data:`OUTLINE_COLORS` first.
+    """
+    out = []
+    for seq, (image, masks) in sequences.items():
+        order = [n for n in OUTLINE_COLORS if n in masks] + [n for n in masks if n not in OUTLINE_COLORS]
+        for focus in order:
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{focus}-{seq}")
+            p = render_key_image(image, dict(masks), focus, Path(out_dir) / f"key-{safe}.png",
+                                 title=f"{seq[:20]} — {focus[:20]}", group=group, square=True, size_in=2.6,
+                                 crop_margin_mm=25.0, show_title=False)
+            if p is not None:
+                out.append({"sequence": str(seq), "structure": str(focus), "path": str(p)})
     return out
