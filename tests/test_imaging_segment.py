@@ -292,3 +292,18 @@ def test_cli_tumor_and_nodes_to_seg_nrrd(tmp_path, capsys):
     args[args.index("--out") + 1] = str(tmp_path / "plain.nrrd")
     rc, _, err = _run_cli(args, capsys)
     assert rc == 2 and ".seg.nrrd" in err
+
+
+def test_a_3d_click_island_is_never_silent(breast1, seeds):
+    """The island check of 3-D clicks: each seed's grown component, as an equivalent sphere, is
+    compared with the median distance to the half-maximum edge the image shows around the click.
+    On breast1 the one-click result matches its edge (radius ratio ~1.1: no warning at the default
+    0.4); a ratio just above breast1's makes the same click warn, naming the click and what to do."""
+    image, _ = breast1
+    result = segment_structures(image, {"tumor": seeds[1]})
+    detail = result.details["tumor"]
+    ratio = detail["equivalent_radius_mm"][0] / detail["edge_radius_mm"][0]
+    assert 0.8 < ratio < 1.5 and not result.warnings, (detail, result.warnings)
+    strict = segment_structures(image, {"tumor": seeds[1]}, island_ratio=1.0 if ratio < 1.0 else ratio + 0.05)
+    islands = [w for w in strict.warnings if "small island" in w]
+    assert len(islands) == 1 and "RAS (" in islands[0] and "caliper line" in islands[0], strict.warnings

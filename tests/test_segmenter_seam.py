@@ -145,7 +145,8 @@ def test_unknown_option_and_settings_shape():
         "profile_sigma_mm", "min_cnr", "min_contrast", "min_enclosed", "max_fraction", "skip_bad_seeds",
         # prompted grow-cut (caliper lines, boxes, 2-D clicks): alnpredictor.imaging.prompted
         "prefilter", "range_fraction", "line_core", "line_background", "box_core", "working_pixels",
-        "min_prompt_fraction", "click_mode", "click_refuse_ratio", "click_warn_ratio"]
+        "min_prompt_fraction", "click_mode", "click_refuse_ratio", "click_warn_ratio",
+        "island_ratio"]
 
 
 @pytest.mark.parametrize(("kind", "prompts", "min_dice"), [

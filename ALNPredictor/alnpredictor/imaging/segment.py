@@ -166,6 +166,9 @@ class GrowCutSettings:
     :param click_refuse_ratio: a 2-D click is refused when an outline of a very different size
         scores this fraction of the best one (it does not tell the lesion's size).
     :param click_warn_ratio: ... and comes with a warning from this fraction on.
+    :param island_ratio: a 3-D click whose grown component, as an equivalent sphere, has a radius
+        below this fraction of the median distance to the edge the image shows around the click
+        comes with a warning (a small island, not the lesion).
     :raises InputError: a value out of range or of the wrong type, naming the setting.
     """
 
@@ -191,6 +194,7 @@ class GrowCutSettings:
     click_mode: str = "scale"
     click_refuse_ratio: float = 0.85
     click_warn_ratio: float = 0.5
+    island_ratio: float = 0.4
 
     def __post_init__(self) -> None:
         _number(self, "smoothing_mm", low=0.0)
@@ -215,6 +219,7 @@ class GrowCutSettings:
         _choice(self, "click_mode", ("scale", "half-max"))
         _number(self, "click_refuse_ratio", low=0.0, high=math.inf, low_open=True)
         _number(self, "click_warn_ratio", low=0.0)
+        _number(self, "island_ratio", low=0.0, high=2.0)
 
     @classmethod
     def from_options(cls, base: GrowCutSettings | None = None, **options) -> GrowCutSettings:
@@ -401,6 +406,9 @@ class GrowCutSegmenter:
                 )
             if not np.any(mask):
                 warnings.append(f"structure '{name}' came out empty: check its seeds")
+            elif not bg_given:
+                warnings += _island_warnings(name, mask, local_seeds, seeds[name], estimates[name], grid,
+                                             settings.island_ratio, details[name])
             full = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
             full[sl] = mask
             out = sitk.GetImageFromArray(full)
@@ -497,6 +505,35 @@ def _paint_points(labels_zyx: np.ndarray, idx_xyz: np.ndarray, value: int) -> No
     ok = np.all((ijk >= 0) & (ijk < shape), axis=1)
     ijk = ijk[ok]
     labels_zyx[ijk[:, 2], ijk[:, 1], ijk[:, 0]] = value
+
+
+def _island_warnings(name: str, mask: np.ndarray, local_seeds: np.ndarray, seeds_ras: np.ndarray, estimates, grid,
+                     ratio: float, detail: dict) -> list[str]:
+    """A click grown in 3-D that stopped far inside the edge the image shows around it (a small
+    island, not the lesion) gets a warning, never silence: each seed's component is compared, as an
+    equivalent sphere, with the median distance of the half-maximum edge along the rays cast from
+    that seed (the same estimate that placed the background). Records both radii in ``detail``."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    voxel_mm3 = float(np.prod(grid.spacing))
+    radii, edges, out = [], [], []
+    for seed, ras, estimate in zip(local_seeds, seeds_ras, estimates):
+        x, y, z = (int(v) for v in seed)
+        inside = all(0 <= v < n for v, n in zip((z, y, x), labels.shape))
+        component = labels[z, y, x] if inside else 0
+        volume = float(np.count_nonzero(labels == component)) * voxel_mm3 if component else 0.0
+        radius = (3.0 * volume / (4.0 * math.pi)) ** (1.0 / 3.0)
+        edge = float(np.median(estimate.edge_mm))
+        radii.append(round(radius, 2))
+        edges.append(round(edge, 2))
+        if edge > 0 and radius < ratio * edge:
+            where = ", ".join(f"{v:.1f}" for v in ras)
+            out.append(f"'{name}' grown from the click at RAS ({where}) is a small island: "
+                       f"{volume / 1000.0:.2f} ml, an equivalent diameter of {2 * radius:.1f} mm, while the image shows "
+                       f"an edge about {edge:.1f} mm from the click. Check the outline; draw the caliper line across "
+                       "the lesion on its largest slice, or add background seeds just outside it")
+    detail["equivalent_radius_mm"] = radii
+    detail["edge_radius_mm"] = edges
+    return out
 
 
 def _postprocess(raw: np.ndarray, seeds_xyz: np.ndarray, spacing_xyz: np.ndarray, *, fill_holes: bool,
