@@ -318,3 +318,37 @@ def test_allow_border_works_for_the_ultrasound_pathway(tmp_path):
     again = subprocess.run([*cmd, "--allow-border"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert pd.read_csv(tmp_path / "f.csv")["US_original_glcm_Contrast"].notna().all()
+
+
+def dies_on_p2(case: dict, settings) -> dict:
+    """The MRI pathway, except that case P2 kills its own worker (as the OOM killer would)."""
+    from alnpredictor.pathways import mri
+
+    if case["case_id"] == "P2":
+        time.sleep(0.5)  # let the other worker be mid-case: it must not be blamed
+        os.kill(os.getpid(), signal.SIGKILL)
+    return mri.process_case(case, settings)
+
+
+def test_a_case_that_kills_its_worker_twice_is_not_retried_again(cohort, tmp_path):
+    from alnpredictor.cohort.runner import run_cohort
+    from alnpredictor.settings import MRISettings
+
+    settings = MRISettings(params="pyradiomics-baseline", n4=False, register=False)
+    out = tmp_path / "run"
+    first = run_cohort(cohort, out, dies_on_p2, settings, workers=2, progress=False)
+    assert (first.done, first.failed, first.worker_deaths) == (2, 1, 1)
+    failure = pd.read_csv(first.failures_csv)
+    assert list(failure["case_id"]) == ["P2"] and "killed by SIGKILL" in failure["error"][0]
+    second = run_cohort(cohort, out, dies_on_p2, settings, workers=2, progress=False)  # retried once by itself
+    assert second.computed == [] and second.worker_deaths == 1 and second.skipped == 2
+    third = run_cohort(cohort, out, dies_on_p2, settings, workers=2, progress=False)  # died twice: kept failed
+    assert third.worker_deaths == 0 and third.failed == 1 and third.skipped == 3
+    fourth = run_cohort(cohort, out, mri_process_case(), settings, workers=1, progress=False, retry_failed=True)
+    assert fourth.computed == ["P2"] and fourth.failed == 0
+
+
+def mri_process_case():
+    from alnpredictor.pathways import mri
+
+    return mri.process_case
