@@ -966,10 +966,14 @@ class ALNPredictorLogic(_LogicBase):
     # -- report ------------------------------------------------------------------------------------------
     def exportReport(self, outDir: str, prediction: dict, model, volumeNode, segmentationNode,
                      features: dict | None = None, clinical: dict | None = None, identifiers: dict | None = None,
-                     includeIdentifiers: bool = False, quality: dict | None = None) -> dict:
+                     includeIdentifiers: bool = False, quality: dict | None = None,
+                     sequenceNodes: dict | None = None, provenance: dict | None = None) -> dict:
         """PDF + JSON report with key images (axial slices through the tumor and nodes with ROI
         outlines), the nomogram with this patient's points, the model card and the features.
 
+        ``sequenceNodes`` (sequence code → (volume node, segmentation node on it), the reference
+        first) gives a key image per sequence with the ROIs as propagated there; ``provenance``
+        (what ``extractMRIFeatures`` returns) puts N4 and the parameter file on page 2.
         Identifiers are written only with ``includeIdentifiers``; user text is escaped.
         """
         from alnpredictor.report.export import export_patient_report
@@ -980,7 +984,10 @@ class ALNPredictorLogic(_LogicBase):
             str(outDir), prediction, model, self.imageFromVolumeNode(volumeNode),
             self.masksFromSegmentation(segmentationNode, volumeNode), features=features, clinical=clinical,
             identifiers=identifiers, include_identifiers=includeIdentifiers, quality=_pruned(quality),
-            image_label=volumeNode.GetName() if includeIdentifiers else "reference image")
+            image_label=volumeNode.GetName() if includeIdentifiers else "reference image",
+            sequences={seq: (self.imageFromVolumeNode(v), self.masksFromSegmentation(seg, v))
+                       for seq, (v, seg) in (sequenceNodes or {}).items() if v is not None and seg is not None} or None,
+            provenance=provenance)
 
 
 class N4Warmup:

@@ -160,9 +160,14 @@ def _report_one(out: Path, manifest: Path, tests: dict[str, pd.DataFrame], model
     result = mri.run_case(settings=settings, **inputs)
     values = {**{k: row[k] for k in feats}, **case.clinical}
     nomogram = models["nomogram"]
+    def on(seq: str) -> dict:
+        return {s: result.masks[(study.roi_code(s), seq)] for s in study.structure_names()
+                if (study.roi_code(s), seq) in result.masks}
+
+    ref = study.reference_sequence()
     paths = export_patient_report(
-        out / "report", nomogram.predict_case(values), nomogram, images[study.reference_sequence()],
-        {s: result.masks[(study.roi_code(s), study.reference_sequence())] for s in study.structure_names()},
+        out / "report", nomogram.predict_case(values), nomogram, images[ref], on(ref),
         features={k: float(row[k]) for k in feats}, clinical=case.clinical, identifiers={"case_id": case.case_id},
-        include_identifiers=False, quality=result.quality, image_label=study.reference_sequence(), demo=True, stem="report")
+        include_identifiers=False, quality=result.quality, image_label=ref, demo=True, stem="report",
+        sequences={seq: (images[seq], on(seq)) for seq in settings.sequences}, provenance=result.provenance)
     return {"pdf": paths["pdf"], "json": paths["json"]}

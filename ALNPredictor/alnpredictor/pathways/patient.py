@@ -73,7 +73,9 @@ def report_mri(images: Mapping[str, sitk.Image], model_path: str | Path, out_dir
 
     paths = export_patient_report(out_dir, prediction, model, images[ref], on(ref), features=result.features,
                                   clinical=clinical, identifiers=identifiers, include_identifiers=include_identifiers,
-                                  quality=result.quality, image_label=study.sequence_description(ref))
+                                  quality=result.quality, image_label=study.sequence_description(ref),
+                                  sequences={seq: (images[seq], on(seq)) for seq in settings.sequences},
+                                  provenance=result.provenance)
     if dicom_out is not None:
         from alnpredictor.report.dicom import write_dicom_results
 
@@ -102,5 +104,5 @@ def report_ultrasound(frame: sitk.Image, model_path: str | Path, out_dir: str | 
     prediction = us.predict(model, case.features, clinical).with_context(mask_source=case.mask_source)
     paths = export_patient_report(out_dir, prediction, model, frame, {"tumor": case.mask}, features=case.features,
                                   clinical=clinical, identifiers=identifiers, include_identifiers=include_identifiers,
-                                  quality=case.quality, image_label="ultrasound frame")
+                                  quality=case.quality, image_label="ultrasound frame", provenance=case.provenance)
     return PatientReport(prediction.to_dict(), paths, dict(case.features), dict(case.quality))
