@@ -177,6 +177,8 @@ NOMOGRAM_MAX_NAME_CHARS = 32
 #: Probability ticks in the order they are placed: the round ones first, then the finer ones where room is left.
 _PROBABILITY_PRIORITY = (0.5, 0.1, 0.9, 0.05, 0.95, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6, 0.01, 0.99, 0.02, 0.98,
                          0.001, 0.999)
+#: Tick labels start right of this axes x (the row names end at −0.025).
+LABEL_LEFT_LIMIT = -0.012
 #: Colours of this patient's markers: inside the training range / outside it (drawn at the axis end).
 PATIENT_COLOR, OUTSIDE_COLOR = "tab:red", "#e07000"
 
@@ -240,15 +242,26 @@ class _Layout:
     def px(self, x: float) -> float:
         return float(self.ax.transData.transform((x, 0.0))[0])
 
+    def at(self, x: float, label: str) -> float:
+        """Data x of a label's centre for a tick at ``x``: centred on the tick, moved right where it
+        would reach into the row names left of the axes."""
+        left = self.px(LABEL_LEFT_LIMIT) + self.width(label) / 2
+        centre = max(self.px(x), left)
+        return float(self.ax.transData.inverted().transform((centre, 0.0))[0])
+
+    def _span(self, x: float, label: str) -> tuple[float, float]:
+        c = self.px(self.at(x, label))
+        return c - self.width(label) / 2, c + self.width(label) / 2
+
     def fits(self, xs: Sequence[float], labels: Sequence[str]) -> bool:
-        """Whether labels centred at ``xs`` (data x) leave a gap between neighbours."""
-        spans = sorted((self.px(x) - self.width(t) / 2, self.px(x) + self.width(t) / 2) for x, t in zip(xs, labels))
+        """Whether labels for ticks at ``xs`` (data x) leave a gap between neighbours."""
+        spans = sorted(self._span(x, t) for x, t in zip(xs, labels))
         return all(b[0] - a[1] >= NOMOGRAM_LABEL_GAP_PX for a, b in zip(spans, spans[1:]))
 
     def overlaps(self, x: float, label: str, placed: Sequence[tuple[float, str]]) -> bool:
-        a0, a1 = self.px(x) - self.width(label) / 2, self.px(x) + self.width(label) / 2
+        a0, a1 = self._span(x, label)
         for px, pl in placed:
-            b0, b1 = self.px(px) - self.width(pl) / 2, self.px(px) + self.width(pl) / 2
+            b0, b1 = self._span(px, pl)
             if a0 < b1 + NOMOGRAM_LABEL_GAP_PX and b0 < a1 + NOMOGRAM_LABEL_GAP_PX:
                 return True
         return False
@@ -404,7 +417,7 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
         ax.plot([lo, hi], [y, y], color="black", linewidth=1)
         for x, label in ticks:
             ax.plot([x, x], [y, y + tick_y], color="black", linewidth=1)
-            ax.text(x, y + label_y, label, ha="center", va="bottom", fontsize=NOMOGRAM_TICK_PT)
+            ax.text(layout.at(x, label), y + label_y, label, ha="center", va="bottom", fontsize=NOMOGRAM_TICK_PT)
         row_name(y, name)
 
     axis(0.0, 0.0, 1.0, [(t / 100.0, f"{t:g}") for t in range(0, 101, 10)], "Points")
@@ -418,7 +431,8 @@ def nomogram_figure(model: Any, case: Mapping[str, Any] | None = None, *, title:
             for x, label, tier in labels:
                 if tier:
                     ax.plot([x, x], [y, y - tick_y], color="black", linewidth=1)
-                ax.text(x, y - label_y if tier else y + label_y, label, ha="center", va="top" if tier else "bottom",
+                ax.text(layout.at(x, label), y - label_y if tier else y + label_y, label, ha="center",
+                        va="top" if tier else "bottom",
                         fontsize=NOMOGRAM_TICK_PT)
             row_name(y, pred["name"])
             span = (min(xs), max(xs))

@@ -91,7 +91,8 @@ def render_key_image(
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     ax.imshow(view, cmap="gray", vmin=lo, vmax=hi, aspect=sy / sx, interpolation="nearest")
-    for name, mask in masks.items():
+    # the focus structure last: its outline stays visible where two ROIs share a boundary
+    for name, mask in sorted(masks.items(), key=lambda item: item[0] == focus):
         m = sitk.GetArrayViewFromImage(mask)[k][j0:j1, i0:i1]
         if m.any():
             ax.contour(m.astype(float), levels=[0.5], colors=[OUTLINE_COLORS.get(name, "#ffd60a")], linewidths=1.4)
