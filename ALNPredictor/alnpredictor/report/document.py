@@ -313,7 +313,7 @@ def _card_summary(card: Mapping[str, Any]) -> list[list[str]]:
             if isinstance(m, Mapping) and m.get("value") is not None:
                 ci = m.get("ci") or []
                 text += f"; {name} {_num(m['value'], 3)}" + (f" ({_num(ci[0], 3)}–{_num(ci[1], 3)})" if len(ci) == 2 else "")
-        rows.append([f"Performance ({metrics.get('kind') or 'training cohort'})", text])
+        rows.append([f"Performance, {metrics.get('kind') or 'training cohort'}", text])
     validation = card.get("validation")
     if isinstance(validation, Mapping) and validation:
         for cohort, v in validation.items():
@@ -608,7 +608,8 @@ def render_pdf(report: Mapping[str, Any], path: str | Path, *, max_features: int
             ci = r.get("or_ci") or [None, None]
             trows.append([para(r.get("predictor"), small), para(_fmt(r.get("coefficient")), small),
                           para(f"{_fmt(r.get('odds_ratio'))} ({_fmt(ci[0])}–{_fmt(ci[1])})", small),
-                          para(_fmt(r.get("p_value")), small)])
+                          para("<0.001" if isinstance(r.get("p_value"), float) and r["p_value"] < 0.001
+                               else _fmt(r.get("p_value")), small)])
         appendix.append(Table(trows, style=header, colWidths=[60 * mm, 30 * mm, 60 * mm, 30 * mm], repeatRows=1))
     feats = report.get("features") or {}
     if feats:
