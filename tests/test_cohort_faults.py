@@ -352,3 +352,45 @@ def mri_process_case():
     from alnpredictor.pathways import mri
 
     return mri.process_case
+
+
+def test_ctrl_c_in_a_one_case_extraction_exits_130_writes_nothing_and_stops_its_pool(tmp_path):
+    """Every command: Ctrl-C is one line and exit 130; here while the radiomics pool (forkserver
+    workers, which ignore SIGINT) runs the case's extractions — they are stopped, not waited for."""
+    rng = np.random.default_rng(0)
+    case = tmp_path / "B"
+    case.mkdir()
+    shape = (40, 160, 160)
+    tumor = np.zeros(shape, np.uint8)
+    tumor[10:30, 40:100, 40:100] = 1
+    nodes = np.zeros(shape, np.uint8)
+    nodes[12:28, 110:140, 110:140] = 1
+    for seq, gain in (("T1C", 1.0), ("T2", 0.7), ("ADC", 1.5)):
+        arr = rng.normal(100 * gain, 10, shape) + 80 * gain * tumor + 30 * gain * nodes * rng.random(shape)
+        sitk.WriteImage(sitk.GetImageFromArray(arr.astype(np.float32)), str(case / f"{seq}.nrrd"))
+    for name, m in (("tumor", tumor), ("nodes", nodes)):
+        sitk.WriteImage(sitk.GetImageFromArray(m), str(case / f"mask_{name}.nrrd"))
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "alnpredictor", "extract", "--case-dir", str(case), "--out",
+                             str(out / "f.csv"), "--workers", "2", "--n4", "--no-register", "--params", "mri-yu2021"],
+                            stderr=subprocess.PIPE, start_new_session=True)
+    family: list[psutil.Process] = []
+    deadline = time.time() + 120
+    while not any("forkserver" in " ".join(p.cmdline()) for p in _alive(family)) and time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"finished before the pool started:\n{proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.1)
+        family = psutil.Process(proc.pid).children(recursive=True)
+    time.sleep(1.0)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    text = err.decode()
+    assert proc.returncode == 130, text[-3000:]
+    assert "Traceback" not in text and text.strip().splitlines()[-1] == "alnpredictor extract: interrupted; nothing was changed"
+    assert list(out.iterdir()) == []
+    deadline = time.time() + 10
+    while _alive(family) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(family)

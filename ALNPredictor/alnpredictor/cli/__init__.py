@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # nothing partial was written (alnpredictor.outputs), so there is nothing else to say.
         message = str(exc) if str(exc).startswith("interrupted") else "interrupted; nothing was changed"
         print(f"alnpredictor{' ' + command if command else ''}: {message}", file=sys.stderr)
+        workers = sys.modules.get("alnpredictor.features.workers")
+        if workers is not None:  # its workers ignore Ctrl-C: drop the pool rather than wait for their jobs at exit
+            workers.discard_pool(kill=True)
         return 130
 
 

@@ -15,6 +15,7 @@ and Ctrl-C is the parent's to handle (workers ignore SIGINT; the parent stops th
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -133,9 +134,19 @@ def _stop_pool(wait: bool) -> None:
         _pool, _pool_workers = None, 0
 
 
-def discard_pool() -> None:
-    """Drop a pool that failed (a worker died); the next call starts a fresh one."""
-    _stop_pool(wait=False)
+def discard_pool(kill: bool = False) -> None:
+    """Drop a pool that failed (a worker died); the next call starts a fresh one. ``kill``: end its
+    processes at once (Ctrl-C: their jobs are no longer wanted, and they ignore SIGINT)."""
+    global _pool, _pool_workers
+    with _lock:
+        pool, _pool, _pool_workers = _pool, None, 0
+    if pool is None:
+        return
+    if kill:  # CPython's table of the pool's processes; without it they end with this process anyway
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown_workers() -> None:
