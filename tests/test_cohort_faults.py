@@ -354,12 +354,10 @@ def mri_process_case():
     return mri.process_case
 
 
-def test_ctrl_c_in_a_one_case_extraction_exits_130_writes_nothing_and_stops_its_pool(tmp_path):
-    """Every command: Ctrl-C is one line and exit 130; here while the radiomics pool (forkserver
-    workers, which ignore SIGINT) runs the case's extractions — they are stopped, not waited for."""
+def _big_case(folder: Path) -> Path:
+    """A 160×160×40 case folder: its six extractions keep the radiomics pool busy for seconds."""
     rng = np.random.default_rng(0)
-    case = tmp_path / "B"
-    case.mkdir()
+    folder.mkdir()
     shape = (40, 160, 160)
     tumor = np.zeros(shape, np.uint8)
     tumor[10:30, 40:100, 40:100] = 1
@@ -367,11 +365,14 @@ def test_ctrl_c_in_a_one_case_extraction_exits_130_writes_nothing_and_stops_its_
     nodes[12:28, 110:140, 110:140] = 1
     for seq, gain in (("T1C", 1.0), ("T2", 0.7), ("ADC", 1.5)):
         arr = rng.normal(100 * gain, 10, shape) + 80 * gain * tumor + 30 * gain * nodes * rng.random(shape)
-        sitk.WriteImage(sitk.GetImageFromArray(arr.astype(np.float32)), str(case / f"{seq}.nrrd"))
+        sitk.WriteImage(sitk.GetImageFromArray(arr.astype(np.float32)), str(folder / f"{seq}.nrrd"))
     for name, m in (("tumor", tumor), ("nodes", nodes)):
-        sitk.WriteImage(sitk.GetImageFromArray(m), str(case / f"mask_{name}.nrrd"))
-    out = tmp_path / "out"
-    out.mkdir()
+        sitk.WriteImage(sitk.GetImageFromArray(m), str(folder / f"mask_{name}.nrrd"))
+    return folder
+
+
+def _start_case_dir_with_pool(case: Path, out: Path) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """``extract --case-dir`` with two radiomics workers, once its pool is up and busy."""
     proc = subprocess.Popen([sys.executable, "-m", "alnpredictor", "extract", "--case-dir", str(case), "--out",
                              str(out / "f.csv"), "--workers", "2", "--n4", "--no-register", "--params", "mri-yu2021"],
                             stderr=subprocess.PIPE, start_new_session=True)
@@ -383,14 +384,38 @@ def test_ctrl_c_in_a_one_case_extraction_exits_130_writes_nothing_and_stops_its_
         time.sleep(0.1)
         family = psutil.Process(proc.pid).children(recursive=True)
     time.sleep(1.0)
-    family = psutil.Process(proc.pid).children(recursive=True)
+    return proc, psutil.Process(proc.pid).children(recursive=True)
+
+
+def _none_left(family: list[psutil.Process], within: float = 10) -> None:
+    deadline = time.time() + within
+    while _alive(family) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(family), [p.cmdline()[-1][:80] for p in _alive(family)]
+
+
+def test_ctrl_c_in_a_one_case_extraction_exits_130_writes_nothing_and_stops_its_pool(tmp_path):
+    """Every command: Ctrl-C is one line and exit 130; here while the radiomics pool (forkserver
+    workers, which ignore SIGINT) runs the case's extractions — they are stopped, not waited for."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc, family = _start_case_dir_with_pool(_big_case(tmp_path / "B"), out)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     text = err.decode()
     assert proc.returncode == 130, text[-3000:]
     assert "Traceback" not in text and text.strip().splitlines()[-1] == "alnpredictor extract: interrupted; nothing was changed"
     assert list(out.iterdir()) == []
-    deadline = time.time() + 10
-    while _alive(family) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not _alive(family)
+    _none_left(family)
+
+
+def test_sigkill_of_a_one_case_extraction_leaves_no_forkserver_or_worker(tmp_path):
+    """The radiomics pool's workers are the forkserver's children and held its "alive" pipe, so the
+    server and they outlived a killed run; now the server ends with the run and they with it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc, family = _start_case_dir_with_pool(_big_case(tmp_path / "B"), out)
+    assert len(family) >= 3  # resource tracker, forkserver, workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _none_left(family)

@@ -98,6 +98,23 @@ def tie_to_parent(parent_pid: int | None = None) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True).start()
 
 
+def _release_forkserver() -> None:
+    """Close this worker's copy of the forkserver's "alive" pipe.
+
+    The forkserver ends when the process that started it is gone, noticed as the end of that pipe;
+    but every process it forks receives a copy of the pipe (to start processes of its own, which
+    these workers never do), so the server would wait for its workers while they wait for it, and
+    a killed run would leave both behind."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None
+
+
 def _init_worker() -> None:
     """Worker start-up: quiet PyRadiomics' INFO records; one ITK thread per worker process.
 
@@ -107,7 +124,8 @@ def _init_worker() -> None:
     """
     import SimpleITK as sitk
 
-    tie_to_parent()  # the forkserver, which ends with the process that started it
+    _release_forkserver()
+    tie_to_parent()  # the forkserver, which then ends with the process that started it
     logging.getLogger("radiomics").setLevel(logging.WARNING)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
