@@ -22,6 +22,17 @@ def bootstrap_replicates(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def reader_threshold(text: str) -> tuple[str | None, float]:
+    """argparse type of ``--reader-threshold``: ``T`` (every ordinal reader) or ``COL=T``."""
+    column, _, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a number (positive at or above it, e.g. 4 for BI-RADS >= 4) or COL=NUMBER") from None
+    return (column or None), number
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate", help="validate a model or published signature on a labelled cohort (AUC + DeLong CI, ...)",
@@ -38,7 +49,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="probability cut-off, 0 < P < 1 (default: the model's; else Youden here)")
     p.add_argument("--json", metavar="OUT.json", help="write all results as JSON")
     p.add_argument("--plots", metavar="DIR", help="write ROC, calibration, decision curve (and nomogram), PNG+SVG")
-    p.add_argument("--subgroup", metavar="COL", help="also report AUCs within subgroups of this column")
+    p.add_argument("--subgroup", metavar="COL",
+                   help="also report AUCs within subgroups of this column, a heterogeneity test between them "
+                        "and (with --plots) a forest plot")
+    p.add_argument("--reader", action="append", metavar="COL",
+                   help="compare the model with a radiologist's reading in this column (binary positive/negative "
+                        "or 0/1, or ordinal levels such as BI-RADS 1-5); repeat for several readers")
+    p.add_argument("--reader-threshold", action="append", type=reader_threshold, metavar="[COL=]T",
+                   help="an ordinal reading is positive at or above T (default: Youden on this cohort, flagged); "
+                        "COL=T for one reader")
     p.add_argument("--compare", metavar="M2", help="older model/signature to compare with (paired DeLong, NRI, IDI)")
     p.add_argument("--bootstrap", type=bootstrap_replicates, metavar="N",
                    help="bootstrap AUC CI with N replicates (at least 100; 2000 is usual) instead of DeLong")
@@ -53,6 +72,43 @@ def _fmt(metric: dict) -> str:
     return f"{metric['value']:.3f} ({lo:.3f}–{hi:.3f})  [{metric['k']}/{metric['n']}]"
 
 
+def _ci(value: float, ci) -> str:
+    return f"{value:.3f} ({ci[0]:.3f}–{ci[1]:.3f})"
+
+
+def _print_subgroups(sub: dict) -> None:
+    for g in sub["groups"]:
+        auc = "n/a" if g["auc"] is None else _ci(g["auc"], g["auc_ci"])
+        flag = "  †" if g["few_events"] and g["auc"] is not None else ""
+        print(f"  {sub['column']}={g['group']}: n {g['n']} ({g['n_positive']} positive) AUC {auc}{flag}")
+    h = sub["heterogeneity"]
+    if h["p_value"] is None:
+        print(f"  heterogeneity: not tested ({h['reason']})")
+    elif h["k"] == 2:
+        print(f"  heterogeneity: z {h['statistic']:.3f}, p {h['p_value']:.3g} (DeLong, independent AUCs)")
+    else:
+        print(f"  heterogeneity: Cochran's Q {h['statistic']:.3f}, df {h['df']}, p {h['p_value']:.3g}, "
+              f"I² {100 * h['i2']:.0f}%")
+
+
+def _print_reader(r: dict) -> None:
+    kind = (f"ordinal {r['levels'][0]}–{r['levels'][-1]}, positive >= {r['threshold']:g} ({r['threshold_source']})"
+            if r["kind"] == "ordinal" else "binary call")
+    ra, ma, d = r["reader_auc"], r["model_auc"], r["delong"]
+    print(f"reader {r['column']} ({kind}): n {r['n']} ({r['n_positive']} positive)")
+    print(f"  AUC reader {_ci(ra['auc'], ra['ci'])}, model {_ci(ma['auc'], ma['ci'])}; model − reader "
+          f"{d['difference']:+.3f} ({d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}), paired DeLong p {d['p_value']:.3g}")
+    for key in ("sensitivity", "specificity"):
+        print(f"  {key:12s} reader {_fmt(r['reader'][key])}; model {_fmt(r['model'][key])}; "
+              f"McNemar p {r['mcnemar'][key]['p_value']:.3g}")
+    n, i, rc = r["nri_categorical"], r["idi"], r["reclassification"]
+    print(f"  NRI (model vs reader call) {n['nri']:+.3f} (p {n['p_value']:.3g}); IDI {i['idi']:+.3f} (p {i['p_value']:.3g})")
+    for who, label in (("events", "positive patients"), ("nonevents", "negative patients")):
+        c = rc[who]
+        print(f"  {label}: model calls {c['moved_right']} correctly that the reader missed, "
+              f"{c['moved_wrong']} wrongly that the reader got right (of {c['n']})")
+
+
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -65,7 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     kw = {"auc_method": "bootstrap", "n_boot": args.bootstrap, "seed": args.seed} if args.bootstrap else {}
     positive = parse_label_value(args.positive)
     res = validate(model, table, args.label, positive=positive, cutoff=args.cutoff,
-                   subgroup=args.subgroup, **kw)
+                   subgroup=args.subgroup, readers=args.reader, reader_thresholds=dict(args.reader_threshold or []),
+                   **kw)
     if args.compare:
         res["comparison"] = compare_models(args.compare, model, table, args.label, positive=positive)
     lo, hi = res["auc_ci"]
@@ -80,9 +137,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Brier {res['brier']:.3f}; calibration slope "
           f"{'n/a' if slope is None else f'{slope:.3f}'}, intercept {'n/a' if icpt is None else f'{icpt:.3f}'}")
     if "subgroups" in res:
-        for g in res["subgroups"]["groups"]:
-            auc = "n/a" if g["auc"] is None else f"{g['auc']:.3f} ({g['auc_ci'][0]:.3f}–{g['auc_ci'][1]:.3f})"
-            print(f"  {args.subgroup}={g['group']}: n {g['n']} ({g['n_positive']} positive) AUC {auc}")
+        _print_subgroups(res["subgroups"])
+    for r in res.get("readers", []):
+        _print_reader(r)
     if "comparison" in res:
         c = res["comparison"]
         print(f"vs {c['model_a']}: AUC {c['auc_a']:.3f} → {c['auc_b']:.3f}, gain {c['auc_gain']:+.3f} "
@@ -127,6 +184,15 @@ def _write_outputs(args: argparse.Namespace, model, table, res: dict, positive) 
                 try:
                     drawn = validation_figures(model, table, args.label, scratch, positive=positive,
                                                cutoff=args.cutoff)  # user text drawn as plain text there
+                    if "subgroups" in res:
+                        from alnpredictor.report.figures import save_figure
+                        from alnpredictor.report.forest import forest_figure
+
+                        overall = {"auc": res["auc"], "auc_ci": res["auc_ci"], "n": res["n"],
+                                   "n_positive": res["n_positive"]}
+                        drawn += save_figure(forest_figure(res["subgroups"], overall,
+                                                           title=f"AUC by {args.subgroup} — {model.name}"),
+                                             scratch / "forest")
                     for src in drawn:
                         group.write_with(plots / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
                 except OSError as exc:

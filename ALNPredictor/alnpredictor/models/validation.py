@@ -21,8 +21,9 @@ from alnpredictor.stats.auc import auc_ci, check_bootstrap_replicates, delong_pa
 from alnpredictor.stats.calibration import calibration
 from alnpredictor.stats.decision import decision_curve
 from alnpredictor.stats.metrics import binary_metrics, youden_cutoff
+from alnpredictor.stats.readers import compare_reader, parse_reading
 from alnpredictor.stats.reclassification import idi, nri
-from alnpredictor.stats.subgroups import subgroup_aucs
+from alnpredictor.stats.subgroups import MIN_EVENTS, heterogeneity, subgroup_aucs, subgroup_warnings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,26 @@ def resolve_positive(model: FittedModel, positive: Any) -> Any:
     return 1 if stored is None else stored
 
 
+def _check_extra_columns(df: pd.DataFrame, subgroup: str | None, readers: list[str],
+                         thresholds: dict[str | None, float]) -> None:
+    """Refuse, before any work, a subgroup or reader column the table lacks and a threshold for a
+    column that is not a reader."""
+    columns = list(getattr(df, "columns", []))
+    hint = f"the table's columns start with {columns[:6]}"
+    if subgroup is not None and subgroup not in columns:
+        raise InputError(f"subgroup column {subgroup!r} is not in the table ({hint}); pass --subgroup with a column "
+                         "of the table")
+    for column in readers:
+        if column not in columns:
+            raise InputError(f"reader column {column!r} is not in the table ({hint}); pass --reader with the column "
+                             "holding the radiologist's reading")
+    if len(set(readers)) != len(readers):
+        raise InputError(f"reader columns {readers} name a column twice; give each reader once")
+    for column in thresholds:
+        if column is not None and column not in readers:
+            raise InputError(f"--reader-threshold names {column!r}, which is not a --reader column ({readers})")
+
+
 def _scored_cohort(model: FittedModel, df: pd.DataFrame, label: str, positive: Any):
     """Labels, probabilities and log-odds for the complete cases, plus the missing-data finding."""
     if not isinstance(df, pd.DataFrame) or df.empty:
@@ -71,19 +92,26 @@ def _scored_cohort(model: FittedModel, df: pd.DataFrame, label: str, positive: A
 
 def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, label: str, positive: Any = None,
              cutoff: float | None = None, *, level: float = 0.95, auc_method: str = "delong",
-             n_boot: int = 2000, seed: int = 0, subgroup: str | None = None, bins: int = 10) -> dict:
+             n_boot: int = 2000, seed: int = 0, subgroup: str | None = None, bins: int = 10,
+             readers: list[str] | None = None, reader_thresholds: dict[str | None, float] | None = None) -> dict:
     """Validation statistics of a model in a labelled cohort (JSON-ready dict).
 
     Keys: ``n``, ``n_positive``, ``prevalence``, ``auc``, ``auc_ci`` (DeLong unless
     ``auc_method='bootstrap'``), ``cutoff`` (+ ``cutoff_source``), ``accuracy``, ``sensitivity``,
     ``specificity``, ``ppv``, ``npv`` (each ``{value, ci}``, Clopper–Pearson), ``confusion``,
     ``brier``, ``calibration_slope``, ``calibration_intercept``, ``hosmer_lemeshow``,
-    ``calibration_curve``, ``decision_curve``, ``roc``, ``subgroups`` (if asked) and ``warnings``
+    ``calibration_curve``, ``decision_curve``, ``roc``, ``subgroups`` (if asked: per-subgroup AUCs
+    and ``heterogeneity``, see :mod:`alnpredictor.stats.subgroups`), ``readers`` (if asked: the model
+    against each reader column, see :mod:`alnpredictor.stats.readers`) and ``warnings``
     (``[{code, message, details}]``). The cut-off is the one given, else the model's stored
     (training) cut-off, else Youden's on this cohort (with a warning: optimistic).
     ``positive`` defaults to the label value the model was trained with (else 1).
+    ``reader_thresholds`` maps a reader column (or None: every ordinal reader) to its stated
+    threshold (positive at ``level >= threshold``).
     """
     model = resolve_model(model_or_signature)
+    readers, reader_thresholds = list(readers or []), dict(reader_thresholds or {})
+    _check_extra_columns(df, subgroup, readers, reader_thresholds)
     if cutoff is not None:
         cutoff = check_cutoff(cutoff)
     if auc_method == "bootstrap":
@@ -151,10 +179,21 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
         "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
         "warnings": [f.to_dict() for f in findings],
     }
+    # readings are parsed (and refused) before any result is built
+    readings = [parse_reading(table[c], c) for c in readers]
+    if readings:
+        out["readers"] = []
+        for reading in readings:
+            given = reader_thresholds.get(reading.column, reader_thresholds.get(None))
+            result, notes = compare_reader(y, reading, prob, lp, cut, given, level)
+            out["readers"].append(result)
+            findings += [checks.Finding(*note) for note in notes]
     if subgroup is not None:
-        if subgroup not in table.columns:
-            raise InputError(f"subgroup column {subgroup!r} not in the table")
-        out["subgroups"] = {"column": subgroup, "groups": subgroup_aucs(table[subgroup], y, lp, level)}
+        rows = subgroup_aucs(table[subgroup], y, lp, level)
+        out["subgroups"] = {"column": subgroup, "n_missing": int(table[subgroup].isna().sum()),
+                            "min_events": MIN_EVENTS, "groups": rows, "heterogeneity": heterogeneity(rows)}
+        findings += [checks.Finding(*note) for note in subgroup_warnings(subgroup, rows)]
+    out["warnings"] = [f.to_dict() for f in findings]
     for f in findings:
         log.debug("%s: %s", f.code, f.message)
     return out
