@@ -72,7 +72,8 @@ def package_versions() -> dict[str, str | None]:
 
 def settings_files(settings: Any) -> dict[str, str]:
     """Settings field → SHA-256 of the file it names: ``params`` (a shipped name is resolved) and any
-    other field whose text is the path of an existing file (e.g. ``weights``)."""
+    other field whose text is a path (with a folder or a suffix) of an existing file (e.g. ``weights``;
+    not a word such as ``grow-cut`` that a file in the working folder happens to be called)."""
     out: dict[str, str] = {}
     for f in fields(settings):
         value = getattr(settings, f.name)
@@ -86,7 +87,8 @@ def settings_files(settings: Any) -> dict[str, str]:
                 path = resolve_params_path(value)
             except Exception:  # an unknown name fails the cases with the pathway's own message
                 continue
-        if path.is_file():
+        looks_like_path = f.name == "params" or path.suffix or len(path.parts) > 1
+        if looks_like_path and path.is_file():
             out[f.name] = file_sha256(path)
     return out
 
