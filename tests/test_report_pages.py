@@ -227,3 +227,37 @@ def test_report_warns_in_words_about_border_rejected_registration_and_untrained_
         "T1C": (images["T1C"], {"tumor": result.masks[("T", "T1C")]}), "T2": (t2, {"tumor": edge})})
     text = " ".join(_pages(paths["pdf"])[:1])
     assert "ROI touching the image border: tumor on T2 reaches the edge along x" in text
+
+
+@pytest.mark.slow
+def test_logic_report_shows_every_sequence_and_fits_two_pages(logic, slicer_scene, breast1_image, breast1_label,
+                                                              tmp_path):
+    """The panel's Export report: the Logic's report, with the propagated segmentations of the scene."""
+    import slicer
+    from helpers import simulated_t2_adc, train_feature_bundle
+
+    t1c = logic.loadVolume(str(breast1_image), "T1C")
+    t2, adc = simulated_t2_adc(logic.imageFromVolumeNode(t1c))
+    t2, adc = logic.volumeNodeFromImage(t2, "T2"), logic.volumeNodeFromImage(adc, "ADC")
+    label = sitk.ReadImage(str(breast1_label)) > 0
+    shell = sitk.And(sitk.BinaryDilate(label, (3, 3, 1)), sitk.Not(label))
+    seg = logic.segmentationNodeFromMasks({"tumor": label, "nodes": shell}, t1c, "ROIs")
+    features, quality, provenance = logic.extractMRIFeatures(t1c, t2, adc, seg, params="pyradiomics-baseline",
+                                                             n4=False)
+    propagated = {n.GetName(): n for n in slicer.util.getNodesByClass("vtkMRMLSegmentationNode", slicer_scene)}
+    model = logic.loadModel(train_feature_bundle(features, tmp_path / "m.alnmodel"))
+    prediction = logic.predict(model, features, {"age": 61}).to_dict()
+    out = logic.exportReport(str(tmp_path / "report"), prediction, model, t1c, seg, features=features,
+                             clinical={"age": 61}, quality=quality, provenance=provenance,
+                             sequenceNodes={"T1C": (t1c, seg), "T2": (t2, propagated["ROIs → T2"]),
+                                            "ADC": (adc, propagated["ROIs → ADC"])})
+    pages = _pages(out["pdf"])
+    assert f"{prediction['probability']:.3f}" in pages[0] and "Key images" in pages[0]
+    assert all(f"{seq} — {s}" in pages[0] for seq in ("T1C", "T2", "ADC") for s in ("tumor", "nodes"))
+    assert "T2: registered to T1C" in pages[1] and "ADC: registered to T1C" in pages[1]
+    assert "pyradiomics-baseline" in pages[1] and "ROI volumes (mL)" in pages[1]
+    assert "Appendix A — Model card summary" in pages[2] and "Appendix" not in pages[0] + pages[1], \
+        "the clinical part is not pages 1-2"
+    assert not any(JSON_TEXT.search(text) for text in pages)
+    assert len(out["key_images"]) == 6 and all(
+        sitk.GetArrayFromImage(sitk.ReadImage(p)).std() > 10 for p in out["key_images"])
