@@ -84,7 +84,7 @@ readers <- list(
   reader_b = reader_block("reader_b", reader_b, 1)
 )
 
-# subgroups: two groups (unpaired DeLong, roc.test) and three (fixed-effect Cochran's Q, metafor)
+# subgroups: two groups (unpaired DeLong, roc.test: D referred to t with Welch-Satterthwaite df) and three (fixed-effect Cochran's Q, metafor)
 group_rocs <- function(column) {
   lv <- sort(unique(d[[column]]))  # the tool sorts group values as text
   setNames(lapply(lv, function(g) roc_of(lp[d[[column]] == g], y[d[[column]] == g])), lv)
@@ -96,7 +96,7 @@ blocks3 <- lapply(three, auc_block)
 fe <- rma(yi = sapply(blocks3, `[[`, "auc"), vi = sapply(blocks3, `[[`, "var"), method = "FE")
 subgroups <- list(
   size_group = list(groups = lapply(two, auc_block), order = names(two),
-                    z = unname(t2$statistic), p_value = t2$p.value),
+                    d = unname(t2$statistic), df = unname(t2$parameter), p_value = t2$p.value),
   size_tertile = list(groups = blocks3, order = names(three), q = fe$QE, df = length(three) - 1,
                       p_value = fe$QEp, i2 = fe$I2 / 100, pooled_auc = as.numeric(fe$beta), pooled_se = fe$se)
 )

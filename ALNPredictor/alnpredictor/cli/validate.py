@@ -85,7 +85,8 @@ def _print_subgroups(sub: dict) -> None:
     if h["p_value"] is None:
         print(f"  heterogeneity: not tested ({h['reason']})")
     elif h["k"] == 2:
-        print(f"  heterogeneity: z {h['statistic']:.3f}, p {h['p_value']:.3g} (DeLong, independent AUCs)")
+        print(f"  heterogeneity: D {h['statistic']:.3f}, df {h['df']:.1f}, p {h['p_value']:.3g} "
+              "(DeLong, independent AUCs)")
     else:
         print(f"  heterogeneity: Cochran's Q {h['statistic']:.3f}, df {h['df']}, p {h['p_value']:.3g}, "
               f"I² {100 * h['i2']:.0f}%")

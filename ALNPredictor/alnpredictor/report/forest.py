@@ -21,7 +21,8 @@ def _heterogeneity_text(h: Mapping) -> str:
     if h.get("p_value") is None:
         return f"Heterogeneity: not tested — {h.get('reason')}"
     if h["k"] == 2:
-        return f"Heterogeneity (DeLong z test, independent AUCs): z = {h['statistic']:.2f}, p = {h['p_value']:.3g}"
+        return (f"Heterogeneity (DeLong test, independent AUCs): D = {h['statistic']:.2f}, df = {h['df']:.1f}, "
+                f"p = {h['p_value']:.3g}")
     return (f"Heterogeneity (Cochran's Q, inverse-variance): Q = {h['statistic']:.2f}, df = {h['df']}, "
             f"p = {h['p_value']:.3g}, I² = {100 * h['i2']:.0f}%")
 

@@ -3,13 +3,16 @@ menopausal status) and a test of heterogeneity between subgroups.
 
 Subgroups hold different patients, so their AUCs are independent:
 
-* **two subgroups** — the z test of pROC's ``roc.test(paired=FALSE, method="delong")``:
-  ``z = (AUC1 − AUC2) / sqrt(var1 + var2)`` with DeLong variances, two-sided p;
+* **two subgroups** — pROC's ``roc.test(paired=FALSE, method="delong")``:
+  ``D = (AUC1 − AUC2) / sqrt(var1 + var2)`` with DeLong variances, referred (as pROC does) to a t
+  distribution with Welch–Satterthwaite degrees of freedom
+  ``(var1 + var2)² / (var1² / (n1 − 1) + var2² / (n2 − 1))`` (n = patients in the subgroup), two-sided;
 * **three or more** — Cochran's Q of a fixed-effect inverse-variance analysis (as
   ``metafor::rma(method="FE")``): ``Q = Σ w_i (AUC_i − AUC_w)²`` with ``w_i = 1 / var_i`` and
   ``AUC_w = Σ w_i AUC_i / Σ w_i``, referred to χ² with k − 1 degrees of freedom; I² = (Q − df) / Q.
 
-(For two subgroups Q equals z², so both give the same p.) Subgroups without an AUC (a class with
+(For two subgroups Q equals D², and the χ² p is the normal-reference p of D; the t reference is a
+little more conservative in small subgroups.) Subgroups without an AUC (a class with
 fewer than 2 patients) or with a zero DeLong variance (perfect separation) take no part.
 
 Warnings (stable codes): ``subgroup_few_events`` — a subgroup with fewer than
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.stats import chi2, t
 
 from alnpredictor.errors import InputError
 from alnpredictor.stats.auc import delong_auc
@@ -80,11 +83,13 @@ def heterogeneity(rows: list[dict]) -> dict:
     fewer than two subgroups can take part."""
     used = [r for r in rows if r["auc"] is not None and r["auc_se"] and r["auc_se"] > 0]
     left_out = [r["group"] for r in rows if r not in used]
+    why = [f"{r['group']} ({'no AUC' if r['auc'] is None else 'AUC ' + format(r['auc'], '.3f') + ', DeLong variance 0'})"
+           for r in rows if r not in used]
     out: dict = {"groups": [r["group"] for r in used], "left_out": left_out, "k": len(used),
                  "method": None, "statistic": None, "df": None, "p_value": None, "reason": None}
     if len(used) < 2:
         out["reason"] = ("fewer than two subgroups have an AUC with a non-zero DeLong variance"
-                         + (f" (left out: {', '.join(map(str, left_out))})" if left_out else ""))
+                         + (f" (left out: {', '.join(why)})" if why else ""))
         return out
     auc = np.array([r["auc"] for r in used])
     var = np.array([r["auc_se"] for r in used]) ** 2
@@ -96,10 +101,13 @@ def heterogeneity(rows: list[dict]) -> dict:
                 "pooled_se": float(np.sqrt(1.0 / np.sum(w))),
                 "i2": float(max(0.0, (q - df) / q)) if q > 0 else 0.0})
     if len(used) == 2:
-        z = float((auc[0] - auc[1]) / np.sqrt(var.sum()))
-        out.update({"method": "DeLong z test for two independent AUCs (pROC roc.test, paired=FALSE)",
-                    "statistic": z, "difference": float(auc[0] - auc[1]),
-                    "p_value": float(2.0 * norm.sf(abs(z)))})
+        d = float((auc[0] - auc[1]) / np.sqrt(var.sum()))
+        n = np.array([r["n"] for r in used], dtype=float)
+        dof = float(var.sum() ** 2 / np.sum(var ** 2 / (n - 1)))
+        out.update({"method": "DeLong test for two independent AUCs, t reference with Welch-Satterthwaite df "
+                              "(pROC roc.test, paired=FALSE)",
+                    "statistic": d, "df": dof, "difference": float(auc[0] - auc[1]),
+                    "p_value": float(2.0 * t.sf(abs(d), dof))})
     else:
         out.update({"method": "Cochran's Q, inverse-variance (DeLong) weights, chi-square with k-1 df",
                     "statistic": q, "p_value": float(chi2.sf(q, df))})
