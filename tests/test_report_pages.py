@@ -261,3 +261,40 @@ def test_logic_report_shows_every_sequence_and_fits_two_pages(logic, slicer_scen
     assert not any(JSON_TEXT.search(text) for text in pages)
     assert len(out["key_images"]) == 6 and all(
         sitk.GetArrayFromImage(sitk.ReadImage(p)).std() > 10 for p in out["key_images"])
+
+
+@pytest.mark.slow
+def test_ultrasound_frame_report_gives_areas_and_warns_of_an_untrained_backbone(shared_dir, tmp_path):
+    """A single-slice frame (BUSI, real ultrasound): areas in mm² instead of volumes, no "axial"
+    slices, and the untrained-backbone warning in words, from the model or the case's provenance."""
+    from alnpredictor.report.export import export_patient_report
+
+    busi = shared_dir / "data" / "busi-dev"
+    image = sorted((busi / "images").glob("*.png"))[3]
+    frame = sitk.JoinSeries(sitk.ReadImage(str(image), sitk.sitkFloat32))  # one slice, 0.1 mm pixels
+    frame.SetSpacing((0.1, 0.1, 1.0))
+    mask = sitk.ReadImage(str(busi / "masks" / f"{image.stem}_mask.png"))
+    if mask.GetNumberOfComponentsPerPixel() > 1:
+        mask = sitk.VectorIndexSelectionCast(mask, 0)
+    mask = sitk.JoinSeries(sitk.Cast(mask > 0, sitk.sitkUInt8))
+    mask.CopyInformation(frame)
+    rng = np.random.default_rng(0)
+    y = (rng.random(150) < 0.4).astype(int)
+    df = pd.DataFrame({"US_a": rng.normal(size=150) + y, "DL_5": rng.normal(size=150) - 0.6 * y,
+                       "age": rng.integers(30, 80, 150), "birads": rng.choice(["3", "4a", "4b", "4c", "5"], 150),
+                       "us_aln": rng.choice(["negative", "positive"], 150), "ALN": y})
+    model = train_model(df, "ALN", "nomogram", clinical=["age", "birads", "us_aln"], features=["US_a", "DL_5"],
+                        name="DLRN (test)", n_folds=5)
+    row = df.iloc[0].to_dict()
+    paths = export_patient_report(tmp_path, model.predict_case(row), model, frame, {"tumor": mask},
+                                  features={k: row[k] for k in model.features},
+                                  clinical={k: row[k] for k in ("age", "birads", "us_aln")},
+                                  image_label="ultrasound frame",
+                                  provenance={"deep": {"backbone": "torchvision resnet50", "untrained": True,
+                                                       "weights": "untrained backbone (random initialisation)"}})
+    pages = _pages(paths["pdf"])
+    area = float(np.count_nonzero(sitk.GetArrayFromImage(mask))) * 0.01
+    assert "Untrained deep backbone" in pages[0] and "axial" not in pages[0]
+    assert "ROI areas (mm²)" in pages[1] and f"{area:.1f}" in pages[1] and "ROI volumes" not in pages[1]
+    assert "weights: untrained backbone" in pages[1]
+    assert not any(JSON_TEXT.search(text) for text in pages)

@@ -71,6 +71,7 @@ def build_report(
     key_image_grid: list[Mapping[str, str]] | None = None,
     provenance: Mapping[str, Any] | None = None,
     roi_volumes_ml: Mapping[str, Mapping[str, float]] | None = None,
+    roi_areas_mm2: Mapping[str, Mapping[str, float]] | None = None,
     findings: list[str] | None = None,
     points_scale: Mapping[str, Any] | None = None,
     reference: str | None = None,
@@ -87,6 +88,7 @@ def build_report(
     :param provenance: how the features were computed (parameter file and its SHA-256, N4,
         versions, deep backbone), as the pathways record it.
     :param roi_volumes_ml: sequence → structure → volume in mL.
+    :param roi_areas_mm2: image → structure → area in mm² (single-slice frames such as ultrasound).
     :param findings: further warnings in words (e.g. a ROI touching the image border).
     :param points_scale: the model's nomogram points scale (predictor ranges: extrapolation warnings).
     :param reference: the sequence the ROIs were drawn on.
@@ -111,6 +113,7 @@ def build_report(
         "warnings": _warnings(pred, card, quality, provenance, demo, ranges, values, list(findings or [])),
         "quality_summary": _quality_summary(quality, reference),
         "roi_volumes_ml": {str(k): dict(v) for k, v in (roi_volumes_ml or {}).items()},
+        "roi_areas_mm2": {str(k): dict(v) for k, v in (roi_areas_mm2 or {}).items()},
         "processing": _processing(provenance, card),
         "nomogram_ranges": ranges,
         "model_card": card,
@@ -307,6 +310,9 @@ def _card_summary(card: Mapping[str, Any]) -> list[list[str]]:
         cal = metrics.get("calibration") if isinstance(metrics.get("calibration"), Mapping) else {}
         if cal.get("slope") is not None:
             text += f"; calibration slope {_num(cal['slope'])}"
+        large = cal.get("calibration_in_the_large", cal.get("intercept"))
+        if large is not None:
+            text += f", calibration-in-the-large {_num(large)}"
         at = metrics.get("at_cutoff") if isinstance(metrics.get("at_cutoff"), Mapping) else {}
         for name in ("sensitivity", "specificity"):
             m = at.get(name)
@@ -555,14 +561,14 @@ def render_pdf(report: Mapping[str, Any], path: str | Path, *, max_features: int
     else:
         images = [p for p in report.get("key_images", []) if p and Path(p).is_file()]
         if images:
-            page1.append(para("Key images (axial slices through the ROIs, outlines as drawn)", h2))
+            page1.append(para("Key images (slices through the ROIs, outlines as drawn)", h2))
             cells = [Image(str(p), width=80 * mm, height=70 * mm, kind="proportional") for p in images[:2]]
             page1.append(Table([cells], style=plain_cells))
 
     # --- page 2: quality in words
     page2: list[Any] = [para("Image quality and processing", h1)]
     summary = report.get("quality_summary") or []
-    page2.append(para("Sequences and ROI propagation", h2))
+    page2.append(para("Images and ROIs", h2))
     if summary:
         page2.extend(para(f"• {line}", body) for line in summary)
         if any("metric" in line for line in summary):
@@ -571,14 +577,16 @@ def render_pdf(report: Mapping[str, Any], path: str | Path, *, max_features: int
                               "rotation.", small))
     else:
         page2.append(para("One image; no propagation.", body))
-    volumes = report.get("roi_volumes_ml") or {}
-    if volumes:
-        page2.append(para("ROI volumes (mL)", h2))
-        sequences = list(volumes)
-        structures = list(dict.fromkeys(s for v in volumes.values() for s in v))
+    for key, heading, digits in (("roi_volumes_ml", "ROI volumes (mL)", 2), ("roi_areas_mm2", "ROI areas (mm²)", 1)):
+        measures = report.get(key) or {}
+        if not measures:
+            continue
+        page2.append(para(heading, h2))
+        sequences = list(measures)
+        structures = list(dict.fromkeys(s for v in measures.values() for s in v))
         vrows = [[para("ROI", small)] + [para(seq, small) for seq in sequences]]
         for s in structures:
-            vrows.append([para(s, small)] + [para(_fmt(volumes[seq].get(s), 2), small) for seq in sequences])
+            vrows.append([para(s, small)] + [para(_fmt(measures[seq].get(s), digits), small) for seq in sequences])
         colw = min(35 * mm, (width - 35 * mm) / max(len(sequences), 1))
         page2.append(Table(vrows, style=header, colWidths=[35 * mm] + [colw] * len(sequences), hAlign="LEFT"))
     processing = report.get("processing") or []

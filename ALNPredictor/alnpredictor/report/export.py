@@ -100,7 +100,11 @@ def export_patient_report(
                     for k, v in (sequences or {}).items()}
     reference = next(iter(per_sequence), None) or image_label
     on_grids = per_sequence or {reference: (image, dict(masks))}
-    volumes = {seq: {name: _volume_ml(m) for name, m in roi.items()} for seq, (_, roi) in on_grids.items()}
+    # a single-slice frame (ultrasound) has areas, not volumes
+    flat = {seq: img.GetDimension() == 2 or img.GetSize()[2] == 1 for seq, (img, _) in on_grids.items()}
+    volumes = {seq: {name: _volume_ml(m) for name, m in roi.items()} for seq, (_, roi) in on_grids.items()
+               if not flat[seq]}
+    areas = {seq: {name: _area_mm2(m) for name, m in roi.items()} for seq, (_, roi) in on_grids.items() if flat[seq]}
     if not per_sequence:  # the propagated ROIs' volumes as the registration measured them
         for seq, q in ((quality or {}).get("registration") or {}).items():
             if isinstance(q, Mapping) and isinstance(q.get("structures"), Mapping):
@@ -119,7 +123,7 @@ def export_patient_report(
         report = build_report(prediction, model.card if model is not None else {}, features=used, clinical=clinical,
                               identifiers=identifiers, include_identifiers=include_identifiers, key_images=key_images,
                               nomogram_image=nomogram, quality=quality, demo=demo, key_image_grid=grid,
-                              provenance=provenance, roi_volumes_ml=volumes, findings=findings,
+                              provenance=provenance, roi_volumes_ml=volumes, roi_areas_mm2=areas, findings=findings,
                               points_scale=model.spec.get("points") if model is not None else None,
                               reference=reference)
         # the JSON names the final files; the PDF is laid out from the staged ones
@@ -145,3 +149,11 @@ def _volume_ml(mask: sitk.Image) -> float:
 
     voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
     return round(voxels * float(np.prod(mask.GetSpacing())) / 1000.0, 4)
+
+
+def _area_mm2(mask: sitk.Image) -> float:
+    """Area of a single-slice binary mask in mm² (pixels × pixel area)."""
+    import numpy as np
+
+    pixels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    return round(pixels * float(np.prod(mask.GetSpacing()[:2])), 3)

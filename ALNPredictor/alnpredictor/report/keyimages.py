@@ -127,8 +127,9 @@ def render_key_images(image: sitk.Image, masks: dict[str, sitk.Image], out_dir: 
     label = label if len(label) <= 30 else label[:29] + "…"  # keep the title's own words visible
     out = []
     for focus in ("tumor", "nodes"):
-        p = render_key_image(image, masks, focus, Path(out_dir) / f"key-{focus}.png",
-                             title=f"{label} — axial slice through the {focus} centroid", group=group)
+        single = image.GetDimension() == 2 or image.GetSize()[2] == 1  # an ultrasound frame has no axial slices
+        title = f"{label} — {focus}" if single else f"{label} — axial slice through the {focus} centroid"
+        p = render_key_image(image, masks, focus, Path(out_dir) / f"key-{focus}.png", title=title, group=group)
         if p is not None:
             out.append(p)
     return out
