@@ -151,7 +151,7 @@ def test_plots_with_readers_still_write_every_figure(signature, tmp_path, capsys
     res = cli(["validate", "--signature", signature, "--features", TABLE, "--label", "ALN_status",
                "--reader", "reader_b", "--plots", plots], capsys)
     assert res.rc == 0, res.err
-    assert {p.name for p in plots.iterdir()} >= {"roc.png", "roc.svg"}
+    assert {p.name for p in plots.iterdir()} >= {"roc.png", "roc.svg", "readers.png", "readers.svg"}
 
 
 def _edited(column: str, values, folder: Path) -> Path:

@@ -194,6 +194,12 @@ def _write_outputs(args: argparse.Namespace, model, table, res: dict, positive) 
                         drawn += save_figure(forest_figure(res["subgroups"], overall,
                                                            title=f"AUC by {args.subgroup} — {model.name}"),
                                              scratch / "forest")
+                    if res.get("readers"):
+                        from alnpredictor.report.figures import save_figure
+                        from alnpredictor.report.readers import readers_figure
+
+                        drawn += save_figure(readers_figure(res, title=f"{model.name} vs readers"),
+                                             scratch / "readers")
                     for src in drawn:
                         group.write_with(plots / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
                 except OSError as exc:
