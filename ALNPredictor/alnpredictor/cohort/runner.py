@@ -443,7 +443,9 @@ def _run(mf: Manifest, run: _RunFolder, process_case: ProcessCase, settings: Any
             changed = changed_parts(failure.get("fingerprint"), fp)
             died = failure.get("error_type") == WORKER_DIED
             deaths = int(failure.get("deaths") or 0)
-            if changed:
+            if failure.get("stage") == "manifest":
+                log.info("case %s: retried, its missing files are there now", cid)
+            elif changed:
                 log.info("case %s: retried, its %s changed since it failed", cid, ", ".join(changed))
             elif retry_failed or (died and deaths < MAX_WORKER_DEATHS):
                 deaths_before[cid] = deaths if died else 0
