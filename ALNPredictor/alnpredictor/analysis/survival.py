@@ -160,7 +160,7 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, *, level: float = 0.95,
     }
 
 
-def _cox(time: np.ndarray, event: np.ndarray, x: np.ndarray, level: float) -> tuple[Any, Any]:
+def _cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tuple[Any, Any]:
     from statsmodels.duration.hazard_regression import PHReg
 
     model = PHReg(time, x, status=event, ties="efron")
@@ -180,10 +180,9 @@ def cox_hazard_ratio(time: np.ndarray, event: np.ndarray, high: np.ndarray, cova
     x = high.astype(float)[:, None]
     if names:
         x = np.column_stack([x, covariates.to_numpy(dtype=float)])
-    model, fit = _cox(time, event, x, level)
-    if names:
-        base_model, base = _cox(time, event, x[:, 1:], level)
-        ll0 = base.llf
+    model, fit = _cox(time, event, x)
+    if names:  # the likelihood-ratio test of the group given the covariates (R: anova(base, full))
+        ll0 = _cox(time, event, x[:, 1:])[1].llf
     else:
         ll0 = model.loglike(np.zeros(1))
     coef, se = float(fit.params[0]), float(fit.bse[0])
@@ -428,7 +427,10 @@ def _covariates(table: pd.DataFrame, names: list[str] | None) -> pd.DataFrame | 
 
     for n in names:
         _column(table, n, "--covariates")
-    block = numeric_block(table, names, what="covariate")
+    try:
+        block = numeric_block(table, names, what="covariate")
+    except InputError as exc:
+        raise InputError(f"{exc} (covariates must be numbers: code a category as 0/1 columns)") from None
     return pd.DataFrame(block, columns=names, index=table.index)
 
 
