@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from alnpredictor.report.figures import RESEARCH_NOTE, _figure, plain
+from alnpredictor.report.figures import RESEARCH_NOTE, plain
+
+
+def agg_figure(width: float, height: float):
+    """A figure on the Agg canvas without pyplot (the host application's backend is left alone)."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
 
 
 def _heterogeneity_text(h: Mapping) -> str:
@@ -36,7 +44,7 @@ def forest_figure(subgroups: Mapping, overall: Mapping, *, title: str | None = N
         rows.append((f"{plain(subgroups['column'])} = {plain(g['group'])}", g["auc"], g["auc_ci"], g["n"],
                      g["n_positive"], bool(g.get("few_events")), False))
     height = 1.9 + 0.42 * len(rows)
-    fig, ax = _figure(10.0, height)
+    fig, ax = agg_figure(10.0, height)
     fig.subplots_adjust(left=0.3, right=0.66, top=1 - 0.55 / height, bottom=1.2 / height)
     column_x = blended_transform_factory(fig.transFigure, ax.transData)  # text columns right of the axis
     ys = list(range(len(rows)))[::-1]

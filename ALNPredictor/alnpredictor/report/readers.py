@@ -12,14 +12,15 @@ from collections.abc import Mapping
 
 from matplotlib.figure import Figure
 
-from alnpredictor.report.figures import RESEARCH_NOTE, _figure, plain
+from alnpredictor.report.figures import RESEARCH_NOTE, plain
+from alnpredictor.report.forest import agg_figure
 
 _COLOURS = ("#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d")
 
 
 def readers_figure(res: Mapping, *, title: str | None = None) -> Figure:
     """ROC figure of ``validate``'s result ``res`` (needs ``roc`` and ``readers``)."""
-    fig, ax = _figure(6.4, 6.0)
+    fig, ax = agg_figure(6.4, 6.0)
     lo, hi = res["auc_ci"]
     ax.plot(res["roc"]["fpr"], res["roc"]["tpr"], color="#1f4e79", lw=1.8,
             label=plain(f"model: AUC {res['auc']:.3f} ({lo:.3f}–{hi:.3f})"))
