@@ -539,6 +539,9 @@ def render_pdf(report: Mapping[str, Any], path: str | Path, *, max_features: int
     if nomo and Path(nomo).is_file():
         page1.append(para("Nomogram (this patient's values marked)", h2))
         page1.append(Image(str(nomo), width=width, height=95 * mm, kind="proportional"))
+    elif pred.get("probability") is not None and not points:
+        page1.append(para(f"No nomogram: the {pred.get('recipe') or 'model'} model has no points scale (the "
+                          "probability comes from the model directly).", small))
     grid_images = [g for g in report.get("key_image_grid") or [] if g.get("path") and Path(g["path"]).is_file()]
     if grid_images:
         page1.append(para("Key images (axial slices; ROI outlines as propagated: red tumor, green nodes)", h2))
