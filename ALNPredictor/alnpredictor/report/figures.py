@@ -203,7 +203,9 @@ def _span_number(value: float, span: float) -> str:
 def _value_label(pred: Mapping, value: float) -> str:
     """A continuous predictor's value as a label: integers as typed, others to three digits of its range."""
     lo, hi = (float(v) for v in pred["range"])
-    return f"{value:g}".replace("-", "−") if pred.get("integer") else _span_number(value, hi - lo)
+    if pred.get("integer") and float(value).is_integer():
+        return f"{value:g}".replace("-", "−")
+    return _span_number(value, hi - lo)
 
 
 def _nice_steps(span: float, integer: bool) -> list[float]:
@@ -304,7 +306,7 @@ def continuous_ticks(pred: Mapping, scale: Mapping, layout: _Layout) -> list[tup
         labels = [_number(v, step) for v in vals]
         if layout.fits([at(v) for v in vals], labels):
             return [(at(v), t) for v, t in zip(vals, labels)]
-    ends = [_span_number(lo, hi - lo), _span_number(hi, hi - lo)] if hi > lo else [_span_number(lo, abs(lo) or 1.0)] * 2
+    ends = [_value_label(pred, lo), _value_label(pred, hi)] if hi > lo else [_span_number(lo, abs(lo) or 1.0)] * 2
     if hi > lo and layout.fits([at(lo), at(hi)], ends):
         return [(at(lo), ends[0]), (at(hi), ends[1])]
     return [((at(lo) + at(hi)) / 2, ends[0] if ends[0] == ends[1] else f"{ends[0]}–{ends[1]}")]
