@@ -67,6 +67,9 @@ def _check_extra_columns(df: pd.DataFrame, subgroup: str | None, readers: list[s
                              "holding the radiologist's reading")
     if len(set(readers)) != len(readers):
         raise InputError(f"reader columns {readers} name a column twice; give each reader once")
+    if thresholds and not readers:
+        raise InputError("--reader-threshold applies to --reader columns, and none was given; add --reader COL "
+                         "(the column with the radiologist's reading)")
     for column in thresholds:
         if column is not None and column not in readers:
             raise InputError(f"--reader-threshold names {column!r}, which is not a --reader column ({readers})")
