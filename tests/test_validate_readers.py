@@ -174,7 +174,7 @@ READER_ROWS = [
     ("reader-threshold-outside-levels", None, ["--reader", "reader_a", "--reader-threshold", "7"],
      ["reader_a", "--reader-threshold 7", "1–5"]),
     ("reader-threshold-not-a-number", None, ["--reader", "reader_a", "--reader-threshold", "high"],
-     ["--reader-threshold", "high"]),
+     ["--reader-threshold", "high", "COL=NUMBER"]),
     ("reader-threshold-without-reader", None, ["--reader-threshold", "4"], ["--reader-threshold", "--reader COL"]),
     ("reader-all-missing", ("reader_x", np.nan), ["--reader", "reader_x"], ["reader_x", "no readings"]),
 ]
