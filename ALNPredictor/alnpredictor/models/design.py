@@ -210,12 +210,11 @@ def encode_clinical(table: pd.DataFrame, fields: Sequence[Mapping]) -> np.ndarra
 
 
 def display_range(values: np.ndarray) -> tuple[float, float]:
-    """Range a nomogram axis covers: quantiles q and 1−q with q = 10 / max(n, 200) (rms datadist)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    q = 10.0 / max(v.size, 200)
-    lo, hi = np.quantile(v, [q, 1.0 - q])
-    return float(lo), float(hi)
+    """Range a nomogram axis covers, as ``rms::nomogram`` draws it: ``pretty()`` of the full training
+    range, or the values themselves when there are at most 10 (:func:`alnpredictor.models.nomogram.axis_range`)."""
+    from alnpredictor.models.nomogram import axis_range
+
+    return axis_range(values)
 
 
 def read_table(path: str | Path, what: str = "feature table") -> pd.DataFrame:

@@ -234,7 +234,7 @@ def _linear_predictors(features: Sequence[str], x_raw: np.ndarray, fields: Seque
                           "coefficients": [coef_of[c] for c in cols], "levels": list(f["values"])})
         else:
             vals = pd.to_numeric(table[f["name"]], errors="coerce").to_numpy(float)
-            rng = [f["min"], f["max"]] if "values" in f else list(display_range(vals))
+            rng = list(display_range(vals))  # rms: the values if at most 10, else pretty(range)
             preds.append({"name": f["name"], "kind": "continuous", "columns": [f["name"]],
                           "coefficients": [coef_of[f["name"]]], "range": [float(r) for r in rng],
                           "integer": f["type"] == "integer", "values": f.get("values")})
