@@ -1,7 +1,11 @@
 """RBF support-vector classifier as R's e1071 fits it, and the MRI study's feature selection.
 
-``svm-rbf``: z-score → ``SVC(kernel='rbf', C=1, gamma=1/n_features)`` (e1071's defaults, its
-``scale=TRUE``) with Platt-scaled probabilities. libsvm/e1071 fit Platt's sigmoid on
+``svm-rbf``: z-score → ``SVC(kernel='rbf', C=1, gamma=1/n_features)`` (e1071's defaults) with
+Platt-scaled probabilities. The z-score is e1071's ``scale = TRUE`` (R's ``scale()``): centre by the
+mean, divide by the *sample* SD (n − 1) — :class:`SampleZScore`; scikit-learn's ``StandardScaler``
+divides by the population SD, which moves decision values by up to 0.01 and can swap ranks. The
+decision values agree with ``e1071::svm`` to 1e-6 (``tests/test_r_reference.py``); positive =
+metastasis, as e1071 reports them for the ``"1/0"`` orientation. libsvm/e1071 fit Platt's sigmoid on
 cross-validated decision values and the final SVM on all cases; scikit-learn's maintained route
 for exactly that is ``CalibratedClassifierCV(method='sigmoid', ensemble=False)`` (not the
 deprecated ``SVC(probability=True)``).
@@ -29,11 +33,26 @@ from sklearn.svm import SVC
 from alnpredictor.errors import InputError
 
 
+class SampleZScore(StandardScaler):
+    """``StandardScaler`` dividing by the sample SD (n − 1), as R's ``scale()`` and e1071's
+    ``scale = TRUE``; constant columns keep scale 1 (e1071 leaves them unscaled: same distances)."""
+
+    def fit(self, X, y=None, sample_weight=None):  # noqa: N803 - scikit-learn's argument name
+        """Fit as ``StandardScaler``, then rescale the variance by n / (n − 1)."""
+        super().fit(X, y, sample_weight)
+        n = np.asarray(self.n_samples_seen_, dtype=float)
+        if np.all(n > 1) and self.var_ is not None:
+            constant = np.sqrt(self.var_) != self.scale_  # the columns StandardScaler gave scale 1
+            self.var_ = self.var_ * n / (n - 1.0)
+            self.scale_ = np.where(constant, 1.0, np.sqrt(self.var_))
+        return self
+
+
 def make_svm_rbf(C: float = 1.0, gamma: float | str = "auto", calibration_folds: int = 5) -> Pipeline:
-    """Unfitted z-score + RBF SVM + Platt-scaling pipeline (e1071 defaults)."""
+    """Unfitted z-score (sample SD) + RBF SVM + Platt-scaling pipeline (e1071 defaults)."""
     svc = SVC(kernel="rbf", C=C, gamma=gamma)
     return Pipeline([
-        ("zscore", StandardScaler()),
+        ("zscore", SampleZScore()),
         ("svm", CalibratedClassifierCV(svc, method="sigmoid", cv=calibration_folds, ensemble=False)),
     ])
 

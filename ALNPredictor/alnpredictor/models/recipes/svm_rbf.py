@@ -1,5 +1,9 @@
 """Recipe ``svm-rbf``: z-score + RBF support-vector machine with e1071's defaults, Platt-scaled.
 
+e1071's defaults: ``scale = TRUE`` (centre, divide by the sample SD, n − 1), radial kernel,
+``cost = 1``, ``gamma = 1 / ncol(x)``. Bundles trained before the sample-SD scaler keep the
+``StandardScaler`` (population SD) they were fitted with.
+
 The features (and encoded clinical values, if any) go straight into the pipeline of
 :func:`alnpredictor.models.svm.make_svm_rbf`; the fitted pipeline is saved with skops.
 """
@@ -13,11 +17,12 @@ from alnpredictor.errors import InputError
 from alnpredictor.models.recipes.base import Recipe, RecipeFit, RecipeOptions, TrainingData, check_number
 
 NAME = "svm-rbf"
-DESCRIPTION = ("z-score + RBF support-vector machine (e1071 defaults C=1, gamma=1/p), Platt-scaled "
-               "probabilities (CalibratedClassifierCV sigmoid)")
+DESCRIPTION = ("z-score (sample SD, as e1071 scale=TRUE) + RBF support-vector machine (e1071 defaults C=1, "
+               "gamma=1/p), Platt-scaled probabilities (CalibratedClassifierCV sigmoid)")
 
 #: Types inside the fitted pipeline that skops does not trust by default; we create them ourselves.
 SKOPS_TRUSTED_TYPES = (
+    "alnpredictor.models.svm.SampleZScore",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 )
