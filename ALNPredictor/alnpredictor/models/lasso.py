@@ -8,6 +8,14 @@
   with the binomial deviance; lambda.min = the largest lambda reaching the minimum mean deviance,
   lambda.1se the largest within one standard error of it.
 
+One deliberate difference from ``cv.glmnet`` (glmnet 4.1): every fold is fitted *at the full-data
+lambdas* (where a fold's path stops early, later lambdas keep its last fit, as glmnet does).
+``cv.glmnet`` fits each fold on that fold's own lambda sequence (from the fold's lambda_max) and
+predicts at the full-data lambdas by linear interpolation between the fold's neighbouring lambdas
+(``buildPredmat``, ``predict(s = lambda)``). Ours is the exact fold deviance at each lambda; the
+interpolated curve is slightly different, so on the same folds about 1 run in 10 picks a
+neighbouring lambda.min (and its coefficients) — expect that, not a bug, when comparing with R.
+
 glmnet's objective is ``−loglik/n + λ‖β‖₁``; scikit-learn's L1 logistic regression minimises
 ``C·Σ logloss + ‖β‖₁``, so ``C = 1 / (λ n)``.
 """

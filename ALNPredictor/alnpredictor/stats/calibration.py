@@ -1,12 +1,22 @@
 """Calibration of predicted probabilities: Brier score, logistic calibration slope and
-intercept, Hosmer–Lemeshow test, and calibration curves (risk groups or loess).
+intercepts, Hosmer–Lemeshow test, and calibration curves (risk groups or loess).
 
-Conventions (Steyerberg, *Clinical Prediction Models*; R ``rms::val.prob``):
+Conventions (Steyerberg, *Clinical Prediction Models*; R ``rms::val.prob``), ``lp`` = the model's
+log-odds:
 
-* slope ``b`` from ``logit P(y=1) = a + b·lp`` (``lp`` = the model's log-odds);
-* intercept = calibration-in-the-large: ``a`` in ``logit P(y=1) = a + lp`` (slope fixed at 1);
-* Hosmer–Lemeshow: ``g`` groups cut at quantiles of the predicted risk (R
-  ``ResourceSelection::hoslem.test``), chi-square with ``g − 2`` degrees of freedom.
+* ``calibration_in_the_large``: ``a`` in ``logit P(y=1) = a + lp`` (slope fixed at 1; what
+  Steyerberg and ``CalibrationCurves::val.prob.ci.2`` call the "calibration intercept");
+* ``val_prob``: the numbers ``rms::val.prob`` prints under R's names — ``Intercept`` and ``Slope``
+  (``a`` and ``b`` of ``logit P(y=1) = a + b·lp``, both estimated: the recalibration intercept),
+  ``Brier``, and ``Emax`` / ``E90`` / ``Eavg`` (max, 90th percentile and mean of
+  ``|p − lowess(p, y)|``, R ``lowess(iter = 0)``); checked against rms 6.5 in
+  ``tests/test_r_reference.py``;
+* ``slope`` = ``val_prob["Slope"]``; ``intercept`` = ``calibration_in_the_large`` (the name earlier
+  reports used) and ``intercept_with_slope`` = ``val_prob["Intercept"]`` are kept for existing readers;
+* Hosmer–Lemeshow: ``g`` groups cut at quantiles (type 7) of the predicted risk, tied quantiles
+  merged (``unique(quantile())``), chi-square summed over both outcome columns, with
+  **groups formed − 2** degrees of freedom (``ResourceSelection::hoslem.test`` since 0.3-6, 2023;
+  equals ``g − 2`` unless tied risks merge groups).
 """
 
 from __future__ import annotations
@@ -42,7 +52,13 @@ def brier_score(y, prob) -> float:
 
 
 def slope_intercept(y, prob, lp=None) -> dict:
-    """Calibration slope and intercept (see module notes); ``lp`` defaults to logit(prob)."""
+    """Calibration slope and intercepts (see module notes); ``lp`` defaults to logit(prob).
+
+    :returns: ``calibration_in_the_large`` (slope fixed at 1), ``val_prob_intercept`` /
+        ``val_prob_slope`` (rms::val.prob's ``Intercept`` and ``Slope``) and the older names
+        ``intercept`` (= calibration-in-the-large), ``intercept_with_slope``, ``slope``; None where
+        the fit is impossible (e.g. separation).
+    """
     yb, p = _inputs(y, prob)
     x = logit(np.clip(p, _EPS, 1 - _EPS)) if lp is None else np.asarray(lp, dtype=float)
     out = {"slope": None, "intercept": None, "intercept_with_slope": None}
@@ -58,7 +74,35 @@ def slope_intercept(y, prob, lp=None) -> dict:
     for key, value in list(out.items()):
         if value is not None and not np.isfinite(value):
             out[key] = None
+    out["calibration_in_the_large"] = out["intercept"]
+    out["val_prob_intercept"] = out["intercept_with_slope"]
+    out["val_prob_slope"] = out["slope"]
     return out
+
+
+def smoothed_errors(y, prob) -> dict:
+    """``Emax``, ``E90``, ``Eavg`` of ``rms::val.prob``: max, 90th percentile (type 7) and mean of
+    ``|p − s(p)|``, ``s`` = R ``lowess(p, y, iter = 0)`` (f = 2/3, delta = 1 % of the range)."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    yb, p = _inputs(y, prob)
+    if np.ptp(p) == 0:  # val.prob: a constant prediction against the observed rate
+        err = np.full(p.size, abs(p[0] - yb.mean()))
+    else:
+        smooth = lowess(yb, p, frac=2.0 / 3.0, it=0, delta=0.01 * float(np.ptp(p)), return_sorted=False)
+        err = np.abs(p - smooth)
+    return {"Emax": float(err.max()), "E90": float(np.quantile(err, 0.9)), "Eavg": float(err.mean())}
+
+
+def val_prob(y, prob, lp=None) -> dict:
+    """The calibration numbers of ``rms::val.prob`` under R's names: ``Intercept``, ``Slope``
+    (logistic recalibration, both estimated), ``Brier``, ``Emax``, ``E90``, ``Eavg``."""
+    return _val_prob(slope_intercept(y, prob, lp), y, prob)
+
+
+def _val_prob(si: dict, y, prob) -> dict:
+    return {"Intercept": si["val_prob_intercept"], "Slope": si["val_prob_slope"], "Brier": brier_score(y, prob),
+            **smoothed_errors(y, prob)}
 
 
 def _risk_groups(p: np.ndarray, g: int) -> np.ndarray:
@@ -72,7 +116,11 @@ def _risk_groups(p: np.ndarray, g: int) -> np.ndarray:
 
 
 def hosmer_lemeshow(y, prob, g: int = 10) -> dict:
-    """Hosmer–Lemeshow goodness-of-fit statistic, degrees of freedom and p-value."""
+    """Hosmer–Lemeshow goodness-of-fit statistic, degrees of freedom and p-value.
+
+    ``df`` = groups formed − 2 (``groups`` < ``g`` when tied risks merge quantile groups), as
+    ``ResourceSelection::hoslem.test`` (0.3-6, 2023); ``p_value`` is None when fewer than 3 groups form.
+    """
     yb, p = _inputs(y, prob)
     grp = _risk_groups(p, g)
     stat = 0.0
@@ -120,15 +168,20 @@ def calibration_curve(y, prob, bins: int = 10, method: str = "deciles", level: f
 
 
 def calibration(y, prob, lp=None, bins: int = 10) -> dict:
-    """Everything a calibration section reports: Brier, slope, intercept, HL, decile curve."""
+    """Everything a calibration section reports: Brier, calibration-in-the-large, val.prob's
+    Intercept / Slope / Emax / E90 / Eavg (R names), HL, decile curve (keys: module notes)."""
     si = slope_intercept(y, prob, lp)
+    vp = _val_prob(si, y, prob)
     return {
-        "brier": brier_score(y, prob),
+        "brier": vp["Brier"],
+        "calibration_in_the_large": si["calibration_in_the_large"],
+        "val_prob": vp,
         "slope": si["slope"],
         "intercept": si["intercept"],
         "intercept_with_slope": si["intercept_with_slope"],
         "hosmer_lemeshow": hosmer_lemeshow(y, prob, g=bins),
         "curve": calibration_curve(y, prob, bins=bins),
-        "method": "logistic recalibration: slope b of logit(y)=a+b*lp; intercept = calibration-in-the-large "
-                  "(a with b fixed at 1)",
+        "method": "calibration_in_the_large: a of logit(y)=a+lp (slope fixed at 1; 'intercept' is the same "
+                  "number); val_prob: rms::val.prob's Intercept and Slope (a, b of logit(y)=a+b*lp, both "
+                  "estimated), Brier, Emax/E90/Eavg (lowess); Hosmer-Lemeshow df = groups formed - 2",
     }
