@@ -114,6 +114,9 @@ def test_svm_rbf_uses_e1071_defaults_and_platt_scaling():
     svc = cal.calibrated_classifiers_[0].estimator
     assert svc.kernel == "rbf" and svc.C == 1.0
     assert svc._gamma == pytest.approx(1.0 / len(model.design_columns))  # e1071: 1 / ncol(x)
+    # e1071 scale = TRUE is R's scale(): the sample SD (n - 1), not StandardScaler's population SD
+    x_design = model.design_matrix(df)
+    assert np.allclose(pipe.named_steps["zscore"].scale_, x_design.std(axis=0, ddof=1), rtol=1e-12)
     assert model.design_columns[-1] == "age" and "id" not in model.features
     # Platt: p = 1 / (1 + exp(a·f + b)) of the single SVM's decision value f
     x = model.design_matrix(df)

@@ -43,6 +43,11 @@ def test_slope_and_intercept_match_statsmodels_logit():
     assert r["intercept_with_slope"] == pytest.approx(fit.params[0], rel=1e-6)
     citl = sm.GLM(y, np.ones_like(lp), family=sm.families.Binomial(), offset=lp).fit()
     assert r["intercept"] == pytest.approx(citl.params[0], rel=1e-6)
+    # both intercepts under explicit names: val.prob's Intercept (slope estimated) and the
+    # calibration-in-the-large (slope fixed at 1) differ when the slope is not 1
+    assert r["calibration_in_the_large"] == r["intercept"] and r["val_prob_intercept"] == r["intercept_with_slope"]
+    assert r["val_prob_slope"] == r["slope"]
+    assert abs(r["val_prob_intercept"] - r["calibration_in_the_large"]) > 0.05
 
 
 def test_calibrated_and_miscalibrated_predictions():
@@ -95,7 +100,10 @@ def test_calibration_curves():
     lo = calibration_curve(y, p, method="loess")
     assert np.all(np.diff(lo["predicted"]) >= 0) and min(lo["observed"]) >= 0 and max(lo["observed"]) <= 1
     summary = calibration(y, p)
-    assert set(summary) >= {"brier", "slope", "intercept", "hosmer_lemeshow", "curve"}
+    assert set(summary) >= {"brier", "slope", "intercept", "hosmer_lemeshow", "curve", "calibration_in_the_large",
+                            "val_prob"}
+    assert set(summary["val_prob"]) == {"Intercept", "Slope", "Brier", "Emax", "E90", "Eavg"}
+    assert summary["val_prob"]["Brier"] == summary["brier"]
     with pytest.raises(InputError):
         calibration_curve(y, p, method="spline")
     with pytest.raises(InputError):
