@@ -32,7 +32,7 @@ def run_cli_process(argv: list[str], cwd: str | os.PathLike | None = None, timeo
                     env: dict | None = None) -> CliResult:
     """Run ``alnpredictor ARGV`` as a separate process (signals, exit codes, stderr as a user sees it)."""
     proc = subprocess.run([sys.executable, "-m", "alnpredictor", *map(str, argv)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, encoding="utf-8", timeout=timeout, env={**os.environ, **(env or {})})
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

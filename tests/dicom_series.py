@@ -11,9 +11,15 @@ import SimpleITK as sitk
 
 def write_mr_series(image: sitk.Image, folder: str | Path, *, series_description: str = "T1C",
                     study_uid: str | None = None, patient_name: str = "Test^Patient", patient_id: str = "P001",
-                    series_number: int = 1, shuffle_files: bool = True) -> list[Path]:
-    """Write ``image`` (3-D, any orientation) as an MR series in ``folder``; returns the file paths.
-    The files are named in a shuffled order, so readers must sort by position, not by name."""
+                    series_number: int = 1, series_uid: str | None = None,
+                    shuffle_files: bool = True) -> list[Path]:
+    """Write ``image`` (3-D, any orientation) as an MR series in ``folder``; returns the file paths in
+    slice order. With ``shuffle_files`` the file names do not follow the slice order, so readers must
+    sort by position, not by name. Stored pixels are the image's values rounded, shifted by the
+    rescale intercept (its minimum) so that they fit unsigned 16 bits.
+
+    pydicom, not SimpleITK's DICOM writer: GDCM's writer resets the process's LC_CTYPE to "C", after
+    which Python's default text encoding is ASCII for the rest of the test session."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -25,7 +31,7 @@ def write_mr_series(image: sitk.Image, folder: str | Path, *, series_description
     pixels = np.clip(np.round(array - lo), 0, 65535).astype(np.uint16)
     direction = np.reshape(image.GetDirection(), (3, 3))
     study_uid = study_uid or generate_uid()
-    series_uid, frame_uid = generate_uid(), generate_uid()
+    series_uid, frame_uid = series_uid or generate_uid(), generate_uid()
     order = np.random.default_rng(0).permutation(array.shape[0]) if shuffle_files else np.arange(array.shape[0])
     paths = []
     for k in range(array.shape[0]):
@@ -43,6 +49,7 @@ def write_mr_series(image: sitk.Image, folder: str | Path, *, series_description
         ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions, ds.MRAcquisitionType = "GR", "NONE", "", "3D"
         ds.EchoTrainLength, ds.RepetitionTime, ds.EchoTime = 1, 4.0, 2.0
         ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
+        ds.SOPInstanceUID = f"{series_uid}.{k + 1}" if len(series_uid) < 58 else ds.SOPInstanceUID
         ds.ImagePositionPatient = [float(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k))]
         ds.ImageOrientationPatient = [float(v) for v in (*direction[:, 0], *direction[:, 1])]
         ds.PixelSpacing = [float(image.GetSpacing()[1]), float(image.GetSpacing()[0])]
@@ -56,7 +63,7 @@ def write_mr_series(image: sitk.Image, folder: str | Path, *, series_description
         meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.file_meta = meta
-        path = folder / f"IM{int(order[k]):04d}.dcm"
+        path = folder / f"{series_uid[-6:]}_{int(order[k]):04d}.dcm"  # several series may share a folder
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from bad_inputs import assert_refused, run_cli, run_cli_process, snapshot
+from dicom_series import write_mr_series
 
 from alnpredictor.config import shared_data
 
@@ -64,31 +65,8 @@ def _tumour_ras() -> str:
 
 
 def write_dicom_series(image: sitk.Image, folder: Path) -> list[Path]:
-    """``image`` as a DICOM MR series, one file per slice (SimpleITK's series-writing example)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    d = image.GetDirection()
-    series = [
-        ("0008|0060", "MR"), ("0008|0008", "DERIVED\\SECONDARY"), ("0008|103e", "bad-input test"),
-        ("0010|0020", "P1"), ("0020|000d", "1.2.826.0.1.3680043.2.1125.14.1"),
-        ("0020|000e", "1.2.826.0.1.3680043.2.1125.14.2"),
-        ("0020|0037", "\\".join(f"{v:.6f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7]))),
-        ("0028|0030", f"{image.GetSpacing()[1]:.6f}\\{image.GetSpacing()[0]:.6f}"),
-        ("0018|0050", f"{image.GetSpacing()[2]:.6f}"),
-    ]
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    files = []
-    for k in range(image.GetDepth()):
-        s = image[:, :, k]
-        for tag, value in series:
-            s.SetMetaData(tag, value)
-        s.SetMetaData("0020|0032", "\\".join(f"{v:.6f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))))
-        s.SetMetaData("0020|0013", str(k + 1))
-        s.SetMetaData("0008|0018", f"1.2.826.0.1.3680043.2.1125.14.3.{k + 1}")
-        files.append(folder / f"IM{k:04d}.dcm")
-        writer.SetFileName(str(files[-1]))
-        writer.Execute(s)
-    return files
+    """``image`` as a DICOM MR series, one file per slice; the files in slice order."""
+    return write_mr_series(image, folder, series_description="bad-input test", shuffle_files=False)
 
 
 def _edit_header(path: Path, old: str, new: str) -> None:
@@ -256,7 +234,7 @@ EXTRACT_ROWS = {
     "spacing 1e6 mm": (_spacing(1e6), ("T1C.nrrd", "spacing", "1e+06")),
     "spacing 1e-9 mm": (_spacing(1e-9), ("T1C.nrrd", "spacing", "1e-09")),
     "DICOM series, slice missing": (_dicom_missing_slice, ("T1C", "incomplete", "20 slices", "imply 21")),
-    "DICOM series, last slice truncated": (_dicom_truncated_last, ("T1C", "IM0020.dcm", "could not be read")),
+    "DICOM series, last slice truncated": (_dicom_truncated_last, ("T1C", "_0020.dcm", "could not be read")),
     "DICOM series, slice repeated": (_dicom_repeated_slice, ("T1C", "same position")),
     "NaN voxels inside the ROI": (_voxels(np.nan), ("T1C.nrrd", "5 NaN voxel(s)")),
     "+inf voxels inside the ROI": (_voxels(np.inf), ("T1C.nrrd", "5 infinite voxel(s)")),

@@ -20,7 +20,7 @@ def test_acceptance_published_signature_on_evc1(shared_dir):
     res = subprocess.run(
         [sys.executable, "-m", "alnpredictor", "validate", "--signature", str(d / "published_signature.csv"),
          "--features", str(d / "EVC1.csv"), "--label", "ALN_status"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, encoding="utf-8", timeout=300)
     assert res.returncode == 0, res.stderr
     assert "AUC 0.886 (95% CI 0.815–0.958, DeLong)" in res.stdout
     assert "n 112 (45 positive" in res.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from dicom_series import write_mr_series
 
 from alnpredictor.errors import GeometryError, InputError, MaskError
 from alnpredictor.imaging.io import (
@@ -20,23 +21,7 @@ from alnpredictor.imaging.io import (
 
 def write_dicom_series(image: sitk.Image, folder, series_uid: str, description: str = "test") -> None:
     """One file per slice, with the tags a scanner writes (series UID, position, orientation)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    image = sitk.Cast(image, sitk.sitkInt16)
-    direction = image.GetDirection()
-    orientation = "\\".join(str(v) for v in (direction[0], direction[3], direction[6],
-                                             direction[1], direction[4], direction[7]))
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for k in range(image.GetSize()[2]):
-        slc = image[:, :, k]
-        for tag, value in (("0020|000e", series_uid), ("0020|000d", "1.2.826.0.1.3680043.2.1125.1"),
-                           ("0008|103e", description), ("0008|0060", "MR"), ("0020|0037", orientation),
-                           ("0008|0018", f"{series_uid}.{k + 1}"), ("0020|0013", str(k + 1)),
-                           ("0020|0032", "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, k)))),
-                           ("0018|0050", str(image.GetSpacing()[2]))):
-            slc.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"{series_uid[-4:]}_{k:03d}.dcm"))
-        writer.Execute(slc)
+    write_mr_series(image, folder, series_uid=series_uid, series_description=description)
 
 
 @pytest.fixture(scope="module")
