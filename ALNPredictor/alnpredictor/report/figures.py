@@ -6,7 +6,9 @@
   smooth, Brier score, calibration slope and intercept;
 * ``decision_curve_figure`` — net benefit of one or more models with treat-all / treat-none;
 * ``nomogram_figure`` — the classic points chart of a linear model (one axis per predictor,
-  total points, probability), optionally with one patient's values marked.
+  total points, probability), optionally with one patient's values marked; tick labels are laid
+  out from their measured widths so they never overlap (``nomogram_text_overlaps`` checks a
+  drawn figure), and every marker of the patient stays on the chart.
 
 Every function returns a ``matplotlib.figure.Figure`` drawn on the Agg canvas (pyplot is not
 used, so the host application's backend is untouched); ``save_figure`` writes ``stem.png`` and
@@ -277,9 +279,6 @@ def _predictor_points(pred: Mapping, scale: Mapping, value: float) -> float:
         eff = pred["coefficients"][0] * value
     return 100.0 * (eff - pred["effect_min"]) / scale["scale"]
 
-
-# kept for callers of the old name
-_tick_points = _predictor_points
 
 
 def continuous_ticks(pred: Mapping, scale: Mapping, layout: _Layout) -> list[tuple[float, str]]:
