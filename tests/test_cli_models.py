@@ -77,7 +77,7 @@ def test_train_validate_predict_round_trip(tmp_path, capsys):
     assert cmp["model_a"] == "cli" and cmp["model_b"] == "dlrn" and cmp["idi"]["idi"] > 0
     assert set(res["accuracy"]) >= {"value", "ci"} and len(res["auc_ci"]) == 2
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
-        f"{s}.{e}" for s in ("roc", "calibration", "decision_curve", "nomogram") for e in ("png", "svg"))
+        f"{s}.{e}" for s in ("roc", "calibration", "decision_curve", "nomogram", "forest") for e in ("png", "svg"))
 
     rc = main(["predict", "--model", str(bundle), "--features", str(row_csv), "--nomogram", str(tmp_path / "case")])
     case = json.loads(capsys.readouterr().out)

@@ -65,6 +65,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+def _calibration_line(res: dict) -> str:
+    """Calibration as R users read it: calibration-in-the-large (slope fixed at 1) and rms::val.prob's
+    Intercept and Slope (the recalibration line, slope estimated)."""
+    def num(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    vp = res.get("val_prob") or {}
+    return (f"calibration-in-the-large {num(res.get('calibration_in_the_large', res.get('calibration_intercept')))}; "
+            f"val.prob Intercept {num(vp.get('Intercept'))}, Slope {num(vp.get('Slope', res.get('calibration_slope')))}")
+
+
 def _fmt(metric: dict) -> str:
     if metric["value"] is None:
         return "n/a"
@@ -134,9 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"cut-off {res['cutoff']:.3f} ({res['cutoff_source']})")
     for key in ("accuracy", "sensitivity", "specificity", "ppv", "npv"):
         print(f"  {key:12s} {_fmt(res[key])}")
-    slope, icpt = res["calibration_slope"], res["calibration_intercept"]
-    print(f"Brier {res['brier']:.3f}; calibration slope "
-          f"{'n/a' if slope is None else f'{slope:.3f}'}, intercept {'n/a' if icpt is None else f'{icpt:.3f}'}")
+    print(f"Brier {res['brier']:.3f}; {_calibration_line(res)}")
     if "subgroups" in res:
         _print_subgroups(res["subgroups"])
     for r in res.get("readers", []):

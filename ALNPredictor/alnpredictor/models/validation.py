@@ -102,7 +102,9 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
     Keys: ``n``, ``n_positive``, ``prevalence``, ``auc``, ``auc_ci`` (DeLong unless
     ``auc_method='bootstrap'``), ``cutoff`` (+ ``cutoff_source``), ``accuracy``, ``sensitivity``,
     ``specificity``, ``ppv``, ``npv`` (each ``{value, ci}``, Clopper–Pearson), ``confusion``,
-    ``brier``, ``calibration_slope``, ``calibration_intercept``, ``hosmer_lemeshow``,
+    ``brier``, ``calibration_slope``, ``calibration_intercept`` (calibration-in-the-large, also as
+    ``calibration_in_the_large``), ``val_prob`` (rms::val.prob's ``Intercept``, ``Slope``, ``Emax`` ...),
+    ``hosmer_lemeshow``,
     ``calibration_curve``, ``decision_curve``, ``roc``, ``subgroups`` (if asked: per-subgroup AUCs
     and ``heterogeneity``, see :mod:`alnpredictor.stats.subgroups`), ``readers`` (if asked: the model
     against each reader column, see :mod:`alnpredictor.stats.readers`) and ``warnings``
@@ -175,6 +177,10 @@ def validate(model_or_signature: FittedModel | str | Path, df: pd.DataFrame, lab
         "brier": cal["brier"],
         "calibration_slope": cal["slope"],
         "calibration_intercept": cal["intercept"],
+        # both intercepts under the names R users read: calibration-in-the-large (slope fixed at 1)
+        # and rms::val.prob's Intercept/Slope (recalibration with the slope estimated), Emax, Brier
+        "calibration_in_the_large": cal.get("calibration_in_the_large"),
+        "val_prob": cal.get("val_prob"),
         "calibration_method": cal["method"],
         "hosmer_lemeshow": cal["hosmer_lemeshow"],
         "calibration_curve": cal["curve"],

@@ -3,7 +3,7 @@
 * ``roc_figure`` — ROC curve with a 95% band of sensitivity at each specificity (stratified
   bootstrap, as ``pROC::ci.se``) and the AUC with its DeLong CI in the legend;
 * ``calibration_figure`` — observed vs predicted risk by risk group (exact CIs) with a loess
-  smooth, Brier score, calibration slope and intercept;
+  smooth, Brier score, calibration-in-the-large and rms::val.prob's Intercept and Slope;
 * ``decision_curve_figure`` — net benefit of one or more models with treat-all / treat-none;
 * ``nomogram_figure`` — the classic points chart of a linear model (one axis per predictor,
   total points, probability), optionally with one patient's values marked; tick labels are laid
@@ -141,8 +141,9 @@ def calibration_figure(y, prob, *, bins: int = 10, title: str | None = None, lev
     def fmt(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.2f}"
 
-    ax.text(0.03, 0.97, f"Brier {brier_score(yb, p):.3f}\nslope {fmt(si['slope'])}\n"
-            f"intercept {fmt(si['intercept'])}", transform=ax.transAxes, va="top", fontsize=8,
+    ax.text(0.03, 0.97, f"Brier {brier_score(yb, p):.3f}\ncalibration-in-the-large {fmt(si['intercept'])}\n"
+            f"val.prob Intercept {fmt(si['intercept_with_slope'])}, Slope {fmt(si['slope'])}",
+            transform=ax.transAxes, va="top", fontsize=8,
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.set(xlim=(0, 1), ylim=(-0.04, 1.02), xlabel="Predicted probability", ylabel="Observed proportion",
            title=plain(title) if title else "Calibration")
