@@ -144,6 +144,7 @@ def parameterNodeClass():
             modelPath: pathlib.Path
             results: slicer.vtkMRMLTableNode
             includeIdentifiers: bool = False
+            exportDicom: bool = False
             reportDir: pathlib.Path
 
         _PARAMETER_NODE_CLASS = ALNPredictorParameterNode
@@ -225,6 +226,8 @@ if IN_SLICER_APP and SUPPORTED:
             self._lastPrediction = None
             self._lastFeatures = None
             self._lastQuality = None
+            self._lastProvenance = None
+            self._lastSegmentations = {}  # sequence → segmentation node the last Predict used on it
             self._clinicalEditors = {}
             self._n4 = None
             self._n4Timer = None
@@ -693,10 +696,13 @@ if IN_SLICER_APP and SUPPORTED:
                 p.results = result["table"]
                 self._lastFeatures = result.get("features")
                 self._lastQuality = result.get("quality")
+                self._lastProvenance = result.get("provenance")
+                self._lastSegmentations = dict(result.get("segmentations") or {})
                 self.showResults(result["prediction"])
 
         def _resetResults(self) -> None:
-            self._lastPrediction = self._lastFeatures = self._lastQuality = None
+            self._lastPrediction = self._lastFeatures = self._lastQuality = self._lastProvenance = None
+            self._lastSegmentations = {}
             self.ui.probabilityLabel.text = "—"
             self.ui.classLabel.text = "—"
             self.ui.pointsTable.setRowCount(0)
@@ -742,12 +748,38 @@ if IN_SLICER_APP and SUPPORTED:
                 return
             reference = self._reference()
             identifiers = self.logic.patientIdentifiers(reference) if p.includeIdentifiers and reference else None
+            sequenceNodes = self._sequenceNodes()
             result = self._run("Report export", self.logic.exportReport, outDir, self._lastPrediction, self._model,
                                reference, p.segmentation, features=self._lastFeatures,
                                clinical=self._clinicalValues(), identifiers=identifiers,
-                               includeIdentifiers=bool(p.includeIdentifiers), quality=self._lastQuality)
-            if result:
-                slicer.util.infoDisplay(f"Report written:\n{result['pdf']}\n{result['json']}")
+                               includeIdentifiers=bool(p.includeIdentifiers), quality=self._lastQuality,
+                               sequenceNodes=sequenceNodes, provenance=self._lastProvenance)
+            if not result:
+                return
+            written = [result["pdf"], result["json"]]
+            if p.exportDicom:
+                dicom = self._run("DICOM export", self.logic.exportDicom, outDir, self._lastPrediction, self._model,
+                                  sequenceNodes or {"reference": (reference, p.segmentation)}, result["pdf"])
+                if not dicom:
+                    return
+                written += [*dicom["seg"].values(), dicom["pdf"], dicom["sr"]]
+            slicer.util.infoDisplay("Report written:\n" + "\n".join(str(w) for w in written if w))
+
+        def _sequenceNodes(self) -> dict:
+            """Sequence → (volume, its segmentation) of the last prediction: the reference with the
+            panel's segmentation, T2/ADC with the segmentations Predict used (MRI); {} otherwise."""
+            p = self._parameterNode
+            if p is None or p.pathway != "MRI" or not self._lastSegmentations:
+                return {}
+            from alnpredictor import study
+
+            codes = study.mri_sequences()
+            volumes = dict(zip(codes, (p.t1cVolume, p.t2Volume, p.adcVolume)))
+            nodes = {codes[0]: (p.t1cVolume, p.segmentation)}
+            for seq, segmentation in self._lastSegmentations.items():
+                if seq in volumes and seq != codes[0] and volumes[seq] is not None and segmentation is not None:
+                    nodes[seq] = (volumes[seq], segmentation)
+            return nodes
 
     def _sameNode(a, b) -> bool:
         if a is None or b is None:

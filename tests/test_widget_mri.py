@@ -37,6 +37,20 @@ def mri_bundle(tmp_path_factory, study_files, breast1_label, slicer_tmp):
     return bundle
 
 
+@pytest.fixture(scope="module")
+def dicom_study(tmp_path_factory, study_files):
+    """The same study as DICOM series of one study (what a radiologist loads from PACS): sequence →
+    the first file of its series (Add Data reads the whole series from one file)."""
+    import pydicom
+    from dicom_series import write_mr_series
+
+    from alnpredictor.imaging.io import read_volume
+
+    root, uid = tmp_path_factory.mktemp("dicom-study"), pydicom.uid.generate_uid()
+    return {seq: write_mr_series(read_volume(path), root / seq, series_description=seq, study_uid=uid,
+                                 shuffle_files=False)[0] for seq, path in study_files.items()}
+
+
 def _ready_to_predict(s, slicer_tmp, study_files, breast1_label, mri_bundle):
     """Everything up to Predict, as the user does it; returns (widget ui, volumes)."""
     s.app.temporaryPath = str(slicer_tmp)
@@ -66,11 +80,12 @@ def _probability(ui) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def test_mri_click_sequence(slicer_session, slicer_tmp, study_files, breast1_label, mri_bundle, tmp_path):
-    """Pathway -> volumes -> seed -> Segment -> correct -> Propagate (Register off, on) -> model ->
-    clinical form -> Predict -> Export, with no error box and nothing on the console."""
+def test_mri_click_sequence(slicer_session, slicer_tmp, dicom_study, breast1_label, mri_bundle, tmp_path):
+    """A DICOM study: pathway -> volumes -> seed -> Segment -> correct -> Propagate (Register off, on)
+    -> model -> clinical form -> Predict -> Export with "DICOM for PACS" ticked, with no error box and
+    nothing on the console; the SEG of contrast T1 holds the panel's tumor voxel for voxel."""
     s = slicer_session
-    ui, volumes = _ready_to_predict(s, slicer_tmp, study_files, breast1_label, mri_bundle)
+    ui, volumes = _ready_to_predict(s, slicer_tmp, dicom_study, breast1_label, mri_bundle)
     t1c = volumes["T1C"]
     segmentation = driver.parameter(s, "segmentation")
     tumor = driver.segment_mask(segmentation, "tumor", t1c)
@@ -106,8 +121,24 @@ def test_mri_click_sequence(slicer_session, slicer_tmp, study_files, breast1_lab
     results = driver.parameter(s, "results")
     assert results not in (None, "") and results.GetTable().GetNumberOfRows() >= 6
 
+    driver.toggle(s, ui.exportDicomCheckBox, True)
     written = driver.export_report(s, ui, tmp_path / "report", "Export")
     assert sorted(p.suffix for p in written if p.suffix in (".pdf", ".json"))[:2] == [".json", ".pdf"]
+    names = sorted(p.name.split("_")[0] for p in written if p.suffix == ".dcm")
+    assert names == ["DOC", "SEG", "SEG", "SEG", "SR"], names  # a SEG per sequence, the PDF, the SR
+    from alnpredictor.report import dicom
+
+    t1c_series = dicom.read_series(dicom_study["T1C"].parent)
+    seg = next(p for p in written if p.name.startswith("SEG_") and _references(p, t1c_series))
+    frames = dicom.read_segmentation_masks(seg, t1c_series)["tumor (T1C)"]  # frames along the slice normal
+    panel = driver.segment_mask(segmentation, "tumor", t1c)  # k, j, i of the volume Slicer loaded
+    assert panel.sum() > 0 and np.array_equal(frames, panel), "the DICOM SEG is not the panel's tumor"
+
+
+def _references(path, series) -> bool:
+    import pydicom
+
+    return pydicom.dcmread(path).ReferencedSeriesSequence[0].SeriesInstanceUID == series[0].SeriesInstanceUID
 
 
 def _clickable(s, button) -> bool:

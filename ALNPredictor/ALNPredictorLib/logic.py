@@ -17,6 +17,7 @@ import os
 import threading
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,7 @@ class ALNPredictorLogic(_LogicBase):
         if _LogicBase is not object:
             _LogicBase.__init__(self)
         self.scene = scene if scene is not None else slicer.mrmlScene
+        self.lastSegmentationNodes: dict = {}  # sequence → segmentation node of the last MRI extraction
 
     # -- parameter node (app only) ------------------------------------------------------------
     def getParameterNode(self):  # noqa: D401  (Slicer API name)
@@ -748,14 +750,16 @@ class ALNPredictorLogic(_LogicBase):
         :param workers: processes for the ROI×sequence extractions (default: one per extraction, at
             most one per CPU core — the 6 extractions of a patient use every core); ``1`` runs them
             one after another in this process. The features are the same either way.
-        :returns: (features dict ``{ROI}{SEQ}_{name}``, quality dict, provenance dict).
+        :returns: (features dict ``{ROI}{SEQ}_{name}``, quality dict, provenance dict); afterwards
+            ``lastSegmentationNodes`` maps each sequence to its segmentation node (given or created now).
         """
         from alnpredictor.settings import MRISettings
 
         settings = MRISettings(params=params, register=register, n4=n4, cache_dir=cacheDir, on_roi_error=onRoiError)
         settings = dataclasses.replace(settings, extract_workers=_extract_workers(workers, settings))
         nodes = dict(zip(settings.sequences, (t1cNode, t2Node, adcNode)))
-        result, _ = self.extractFeatures(nodes, segmentationNode, propagatedNodes, settings, progress)
+        result, created = self.extractFeatures(nodes, segmentationNode, propagatedNodes, settings, progress)
+        self.lastSegmentationNodes = {settings.sequences[0]: segmentationNode, **(propagatedNodes or {}), **created}
         return result.features, {"registration": dict(result.quality.get("registration", {})),
                                  "roi_errors": result.errors}, result.provenance
 
@@ -871,7 +875,9 @@ class ALNPredictorLogic(_LogicBase):
         ``progress(fraction, message)`` may raise :class:`Cancelled`: the step stops and the scene is
         left as it was (no propagated segmentation, no results table).
 
-        :returns: dict with ``prediction``, ``features``, ``quality``, ``model`` and ``table``.
+        :returns: dict with ``prediction``, ``features``, ``quality``, ``model``, ``table``,
+            ``provenance`` (N4, parameter file, versions: page 2 of the report) and ``segmentations``
+            (sequence code → the segmentation node on that sequence, given or propagated now).
         """
         report = _progress(progress)
         from alnpredictor.models.clinical import check_clinical_values
@@ -890,7 +896,9 @@ class ALNPredictorLogic(_LogicBase):
             model, installed=provenance.get("radiomics_module_version") or None))
         table = self.storeResults(prediction, str(modelPath), tableNode)
         report(1.0, "done")
-        return {"prediction": prediction.to_dict(), "features": features, "quality": quality, "model": model, "table": table}
+        segmentations = dict(self.lastSegmentationNodes)
+        return {"prediction": prediction.to_dict(), "features": features, "quality": quality, "model": model,
+                "table": table, "provenance": provenance, "segmentations": segmentations}
 
     def ultrasoundSettings(self, model, modelPath: str, weights: str | None = None, radiomics: bool | None = None):
         """The ultrasound settings that reproduce the model's features: PyRadiomics texture on exactly
@@ -988,6 +996,48 @@ class ALNPredictorLogic(_LogicBase):
             sequences={seq: (self.imageFromVolumeNode(v), self.masksFromSegmentation(seg, v))
                        for seq, (v, seg) in (sequenceNodes or {}).items() if v is not None and seg is not None} or None,
             provenance=provenance)
+
+    def dicomSource(self, volumeNode) -> list:
+        """The DICOM datasets a volume was loaded from, sorted along the slice normal: the instances
+        Slicer's DICOM module recorded (``DICOM.instanceUIDs`` + the DICOM database), else the series
+        of the file its storage node read.
+
+        :raises ValueError: the volume was not loaded from DICOM (it names the volume)."""
+        from alnpredictor.report import dicom
+
+        files = []
+        uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
+        database = getattr(slicer, "dicomDatabase", None)
+        if uids and database is not None:
+            files = [database.fileForInstance(uid) for uid in uids]
+        if files and all(files):
+            return dicom.read_datasets(files)
+        storage = volumeNode.GetStorageNode()
+        first = storage.GetFileName() if storage is not None else None
+        series_uid = dicom.series_uid_of(first) if first else None
+        if series_uid is None:
+            raise ValueError(f"'{volumeNode.GetName()}' was not loaded from DICOM: DICOM results need the study "
+                             "loaded through the DICOM module (or untick 'DICOM for PACS')")
+        return dicom.read_series(Path(first).parent, series_uid)
+
+    def exportDicom(self, outDir: str, prediction: dict, model, sequenceNodes: dict, pdfPath: str | None) -> dict:
+        """DICOM SEG per sequence (its ROIs on that sequence's own voxels), the report as Encapsulated
+        PDF and the SR, in the study the volumes were loaded from (``alnpredictor.report.dicom``).
+
+        :param sequenceNodes: sequence code → (volume node, segmentation node on it)."""
+        from alnpredictor.report.dicom import write_dicom_results
+
+        if not _path_set(outDir):
+            raise ValueError("no report folder chosen: choose a folder")
+        sources, masks = {}, {}
+        for seq, (volume, segmentation) in sequenceNodes.items():
+            if volume is None or segmentation is None:
+                continue
+            sources[seq] = self.dicomSource(volume)
+            masks[seq] = self.masksFromSegmentation(segmentation, volume)
+        version = str(model.spec.get("created") or "1") if model is not None else "1"
+        return write_dicom_results(Path(outDir) / "dicom", sources, masks, prediction, pdfPath,
+                                   model.name if model is not None else "model", version)
 
 
 class N4Warmup:

@@ -98,6 +98,27 @@ def read_series(folder: str | Path, series_uid: str | None = None) -> list:
     return sorted(datasets, key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))
 
 
+def read_datasets(files: Sequence[str | Path]) -> list:
+    """The datasets of the given files (one series), sorted along the slice normal."""
+    import pydicom
+
+    datasets = [pydicom.dcmread(f) for f in files]
+    if not datasets:
+        raise InputError("no DICOM file given")
+    normal = np.cross(*np.reshape(np.asarray(datasets[0].ImageOrientationPatient, float), (2, 3)))
+    return sorted(datasets, key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))
+
+
+def series_uid_of(path: str | Path) -> str | None:
+    """The SeriesInstanceUID of a DICOM file; None for a file that is not DICOM."""
+    import pydicom
+
+    try:
+        return str(pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID)
+    except Exception:  # noqa: BLE001 - not DICOM (or unreadable): the caller says what to do
+        return None
+
+
 def series_folder(datasets: Sequence) -> Path:
     """The folder holding a series' files (what an image reader is given).
 
