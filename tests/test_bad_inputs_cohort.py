@@ -177,3 +177,15 @@ def test_read_only_output_folder_is_refused(cohort, tmp_path, capsys):
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         result = run_cli(["extract", "--manifest", cohort, "--out", disk / "run", *FAST, "--no-n4"], capsys)
         assert_refused(result, str(disk / "run"), "not writable", before={}, folder=disk)
+
+
+def test_a_terminal_that_cannot_print_utf8_gets_escapes_not_a_traceback(shared_dir, tmp_path):
+    """The tool prints an em dash and names (validate's header line); on a Latin-1 terminal that used to
+    end in UnicodeEncodeError after the work was done. Now: exit 0, the text with an escape."""
+    from bad_inputs import run_cli_process
+
+    d = shared_dir / "data" / "us-dlr-evc1"
+    result = run_cli_process(["validate", "--signature", d / "published_signature.csv", "--features", d / "EVC1.csv",
+                              "--label", "ALN_status"], env={"PYTHONIOENCODING": "latin-1"})
+    assert result.rc == 0 and "Traceback" not in result.err, result.err
+    assert "AUC 0.886" in result.out

@@ -60,12 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_output() -> None:
+    """A terminal whose encoding cannot print the tool's text (an em dash, µ, a patient's name) gets
+    escapes instead of a UnicodeEncodeError traceback after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding not in ("utf8", "utf16", "utf32") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already in use by a reader, or closed
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the process exit code: 0 success, 1 some cases failed (batch
     commands), 2 a user error (one ``error:`` line), 130 interrupted (Ctrl-C: one line, no traceback;
     what was finished is kept, see the command's notes)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), "")
+    _tolerant_output()
     try:
         return _main(argv)
     except KeyboardInterrupt as exc:
