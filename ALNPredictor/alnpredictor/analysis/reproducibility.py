@@ -441,7 +441,7 @@ def bland_altman_figure(probability: np.ndarray, readers: Sequence[str], rows: S
                 ax.annotate(label, (1.0, value), xycoords=("axes fraction", "data"), ha="right", va="bottom",
                             fontsize=7)
         ax.axhline(0, color="0.7", linewidth=0.8)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(-0.03, 1.03)
         ax.set_xlabel("mean probability")
         ax.set_ylabel(plain(f"{row['readers'][1]} − {row['readers'][0]}"))
         ax.set_title(plain(f"{row['readers'][1]} vs {row['readers'][0]} (n={row['n']})"), fontsize=9)
