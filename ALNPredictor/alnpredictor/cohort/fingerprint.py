@@ -27,6 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from alnpredictor import hashing
+
 #: Distributions whose versions can change feature values (absent ones are recorded as None).
 PACKAGES = ("numpy", "scipy", "SimpleITK", "pyradiomics", "PyWavelets", "scikit-image", "torch", "torchvision")
 
@@ -49,12 +51,8 @@ def _digest(payload: Any) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 of a file's bytes, always read (a rerun's check must not trust modification times)."""
+    return hashing.file_sha256(path, cached=False)
 
 
 def package_versions() -> dict[str, str | None]:

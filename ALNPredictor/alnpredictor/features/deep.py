@@ -32,7 +32,6 @@ records :data:`UNTRAINED` in its provenance so every output carries it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from alnpredictor.errors import FeatureError, InputError, MaskError
+from alnpredictor.hashing import file_sha256  # noqa: F401  (part of this module's API: provenance callers)
 
 log = logging.getLogger(__name__)
 
@@ -137,27 +137,6 @@ def to_network_input(crops: Sequence[np.ndarray], input_size: int = INPUT_SIZE):
 
 
 # --------------------------------------------------------------------------- weights
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (recorded so that features name the exact weights used); remembered per
-    path, size and modification time within the process."""
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = _sha256(path)
-    return _SHA_CACHE[key]
-
-
-def _sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 #: Names accepted for torchvision's pretrained ResNet50 weights → the ``ResNet50_Weights`` member.
 IMAGENET_NAMES = {"imagenet": "IMAGENET1K_V2", "imagenet1k_v2": "IMAGENET1K_V2", "imagenet1k_v1": "IMAGENET1K_V1"}
 
