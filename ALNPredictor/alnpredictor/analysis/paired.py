@@ -28,7 +28,6 @@ Tests, as R's ``wilcox.test`` chooses them (R 4.x defaults, checked against R in
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from alnpredictor.errors import InputError, OutputError
+from alnpredictor.errors import InputError
 
 #: Fewer non-zero differences than this (and no ties/zeros) → exact p-values, as R's wilcox.test.
 EXACT_BELOW = 50
@@ -365,37 +364,10 @@ def heatmap_figure(pre: pd.DataFrame, post: pd.DataFrame, group: pd.Series | Non
 # --------------------------------------------------------------------------- outputs shared by analyses
 def write_outputs(json_path: str | Path | None, payload: Mapping[str, Any] | None, plots: str | Path | None,
                   figures: Mapping[str, Any]) -> list[Path]:
-    """Write the JSON results and the figures (``stem.png`` + ``stem.svg`` in ``plots``), all or none
-    (:class:`alnpredictor.outputs.OutputGroup`); a plots folder made for this run is removed again
-    when anything fails."""
-    from alnpredictor.jsonsafe import json_safe
-    from alnpredictor.outputs import OutputGroup, output_error
-    from alnpredictor.report.figures import save_figure
+    """The JSON results and the figures, all or none (:func:`alnpredictor.report.results.write_results`)."""
+    from alnpredictor.report.results import write_results
 
-    plots_is_new = bool(plots) and not Path(plots).exists()
-    written: list[Path] = []
-    try:
-        with OutputGroup() as group:
-            if json_path:
-                group.write_json(Path(json_path), json_safe(payload), allow_nan=False)
-                written.append(Path(json_path))
-            if plots:
-                folder = Path(plots)
-                if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                    raise OutputError(f"could not write {folder}: --plots needs a folder (not a file or a link)")
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise output_error(folder, exc) from exc
-                for stem, fig in figures.items():
-                    written += save_figure(fig, folder / stem, group=group)
-            group.commit()
-    except BaseException:
-        if plots_is_new:
-            with contextlib.suppress(OSError):
-                Path(plots).rmdir()
-        raise
-    return written
+    return write_results(json_path, payload, plots, figures)
 
 
 # --------------------------------------------------------------------------- the command

@@ -496,39 +496,23 @@ def _print(res: dict, args: argparse.Namespace) -> None:
 
 
 def _write_outputs(args: argparse.Namespace, res: dict) -> None:
-    """The JSON and the figure, all or none (``alnpredictor.outputs``)."""
-    import contextlib
-
-    from alnpredictor.errors import OutputError
+    """The JSON and the figure, all or none (``alnpredictor.report.results``)."""
     from alnpredictor.jsonsafe import json_safe
-    from alnpredictor.outputs import OutputGroup
+    from alnpredictor.report.results import results_group
 
-    plots_is_new = bool(args.plots) and not Path(args.plots).exists()
+    payload = json_safe(res)
+    for g in payload["groups"].values():  # per-patient times are the input, not a result
+        g.pop("all_times", None)
     written = []
-    try:
-        with OutputGroup() as group:
-            if args.json:
-                payload = json_safe(res)
-                for g in payload["groups"].values():  # per-patient times are the input, not a result
-                    g.pop("all_times", None)
-                group.write_json(Path(args.json), payload, allow_nan=False)
-            if args.plots:
-                from alnpredictor.report.figures import save_figure
+    with results_group(args.json, payload, args.plots) as (group, plots):
+        if plots is not None:
+            from alnpredictor.report.figures import save_figure
 
-                plots = Path(args.plots)
-                if plots.is_symlink() or (plots.exists() and not plots.is_dir()):
-                    raise OutputError(f"could not write {plots}: --plots needs a folder (not a file or a link)")
-                src = res["source"]
-                title = (f"{src['model']}: probability ≥ {res['cutoff']:.3g} (high risk) vs below" if "model" in src
-                         else f"{src['score']} ≥ {res['cutoff']:.4g} (high) vs below (low)")
-                fig = survival_figure(res, time_label=f"{args.time}", title=title)
-                written = save_figure(fig, plots / "survival-km", group=group)
-            group.commit()
-    except BaseException:
-        if plots_is_new:
-            with contextlib.suppress(OSError):
-                Path(args.plots).rmdir()
-        raise
+            src = res["source"]
+            title = (f"{src['model']}: probability ≥ {res['cutoff']:.3g} (high risk) vs below" if "model" in src
+                     else f"{src['score']} ≥ {res['cutoff']:.4g} (high) vs below (low)")
+            fig = survival_figure(res, time_label=f"{args.time}", title=title)
+            written = save_figure(fig, plots / "survival-km", group=group)
     if args.json:
         print(f"results written to {args.json}")
     if written:

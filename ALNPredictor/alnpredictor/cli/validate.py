@@ -165,62 +165,45 @@ def _run(args: argparse.Namespace) -> int:
 def _write_outputs(args: argparse.Namespace, model, table, res: dict, positive) -> None:
     """The JSON results and the plots, all or none: every file is written under a temporary name
     beside its destination and renamed only once all are complete (``alnpredictor.outputs``)."""
-    import contextlib
     import shutil
     import tempfile
     from pathlib import Path
 
-    from alnpredictor.errors import OutputError
-    from alnpredictor.jsonsafe import json_safe
-    from alnpredictor.outputs import OutputGroup, output_error
+    from alnpredictor.outputs import output_error
+    from alnpredictor.report.results import results_group
 
-    plots_is_new = bool(args.plots) and not Path(args.plots).exists()
-    try:
-        with OutputGroup() as group:
-            if args.json:
-                group.write_json(Path(args.json), json_safe(res), allow_nan=False)
-            drawn: list[Path] = []
-            if args.plots:
-                from alnpredictor.report.figures import validation_figures
+    drawn: list[Path] = []
+    with results_group(args.json, res, args.plots) as (group, plots):
+        if plots is not None:
+            from alnpredictor.report.figures import validation_figures
 
-                plots = Path(args.plots)
-                if plots.is_symlink() or (plots.exists() and not plots.is_dir()):
-                    raise OutputError(f"could not write {plots}: --plots needs a folder (not a file or a link)")
-                try:
-                    plots.mkdir(parents=True, exist_ok=True)
-                    scratch = Path(tempfile.mkdtemp(dir=plots, prefix=".tmp-plots-"))
-                except OSError as exc:
-                    raise output_error(plots, exc) from exc
-                try:
-                    drawn = validation_figures(model, table, args.label, scratch, positive=positive,
-                                               cutoff=args.cutoff)  # user text drawn as plain text there
-                    if "subgroups" in res:
-                        from alnpredictor.report.figures import save_figure
-                        from alnpredictor.report.forest import forest_figure
+            try:
+                scratch = Path(tempfile.mkdtemp(dir=plots, prefix=".tmp-plots-"))
+            except OSError as exc:
+                raise output_error(plots, exc) from exc
+            try:
+                drawn = validation_figures(model, table, args.label, scratch, positive=positive,
+                                           cutoff=args.cutoff)  # user text drawn as plain text there
+                if "subgroups" in res:
+                    from alnpredictor.report.figures import save_figure
+                    from alnpredictor.report.forest import forest_figure
 
-                        overall = {"auc": res["auc"], "auc_ci": res["auc_ci"], "n": res["n"],
-                                   "n_positive": res["n_positive"]}
-                        drawn += save_figure(forest_figure(res["subgroups"], overall,
-                                                           title=f"AUC by {args.subgroup} — {model.name}"),
-                                             scratch / "forest")
-                    if res.get("readers"):
-                        from alnpredictor.report.figures import save_figure
-                        from alnpredictor.report.readers import readers_figure
+                    overall = {"auc": res["auc"], "auc_ci": res["auc_ci"], "n": res["n"],
+                               "n_positive": res["n_positive"]}
+                    drawn += save_figure(forest_figure(res["subgroups"], overall,
+                                                       title=f"AUC by {args.subgroup} — {model.name}"),
+                                         scratch / "forest")
+                if res.get("readers"):
+                    from alnpredictor.report.figures import save_figure
+                    from alnpredictor.report.readers import readers_figure
 
-                        drawn += save_figure(readers_figure(res, title=f"{model.name} vs readers"),
-                                             scratch / "readers")
-                    for src in drawn:
-                        group.write_with(plots / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
-                except OSError as exc:
-                    raise output_error(plots, exc) from exc
-                finally:
-                    shutil.rmtree(scratch, ignore_errors=True)
-            group.commit()
-    except BaseException:
-        if plots_is_new:  # a plots folder made for this run goes again (only if empty)
-            with contextlib.suppress(OSError):
-                Path(args.plots).rmdir()
-        raise
+                    drawn += save_figure(readers_figure(res, title=f"{model.name} vs readers"), scratch / "readers")
+                for src in drawn:
+                    group.write_with(plots / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
+            except OSError as exc:
+                raise output_error(plots, exc) from exc
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
         print(f"results written to {args.json}")
     if args.plots:
