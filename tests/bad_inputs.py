@@ -21,9 +21,13 @@ class CliResult:
 
 
 def run_cli(argv: list[str], capsys) -> CliResult:
-    """Run ``alnpredictor ARGV`` in this process (what the console script calls)."""
+    """Run ``alnpredictor ARGV`` in this process (what the console script calls); argparse's refusals
+    (its one ``error:`` line, then SystemExit 2) are results too."""
     capsys.readouterr()
-    rc = main([str(a) for a in argv])
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 2
     captured = capsys.readouterr()
     return CliResult(int(rc), captured.out, captured.err)
 

@@ -16,18 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from bad_inputs import CliResult, assert_refused, run_cli, snapshot
+from bad_inputs import assert_refused, run_cli, snapshot
 
 from alnpredictor.cli import main
 
-
-def cli(argv: list, capsys) -> CliResult:
-    """``run_cli``, also for argparse's refusals (it exits 2 through SystemExit after its one line)."""
-    try:
-        return run_cli(argv, capsys)
-    except SystemExit as exc:
-        captured = capsys.readouterr()
-        return CliResult(int(exc.code), captured.out, captured.err)
+cli = run_cli  # argparse refusals included
 
 
 def cohort(n: int, seed: int) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from bad_inputs import CliResult, assert_refused, run_cli, snapshot
+from bad_inputs import assert_refused, run_cli, snapshot
 
 from alnpredictor.models import validate
 
@@ -33,13 +33,7 @@ def ref() -> dict:
     return json.loads((FIXTURES / "readers_evc1.json").read_text())
 
 
-def cli(argv: list, capsys) -> CliResult:
-    """``run_cli``, also for argparse's refusals (SystemExit after its one ``error:`` line)."""
-    try:
-        return run_cli(argv, capsys)
-    except SystemExit as exc:
-        captured = capsys.readouterr()
-        return CliResult(int(exc.code), captured.out, captured.err)
+cli = run_cli  # argparse refusals included
 
 
 def test_fixture_table_is_the_documented_rule_on_evc1(shared_dir):

@@ -67,21 +67,29 @@ def _mkstemp(folder: Path, suffix: str) -> str:
     return tmp
 
 
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _fsync(path: str | Path, folder: bool = False) -> None:
+    """fsync a file (errors raise) or a folder (not every file system allows it: errors ignored)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if folder:
+            return
+        raise
     try:
         os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
     finally:
         os.close(fd)
 
 
+def _fsync_file(path: str) -> None:
+    _fsync(path)
+
+
 def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a folder be fsynced
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _fsync(folder, folder=True)
 
 
 def _refuse_symlink_or_dir(path: Path) -> None:
