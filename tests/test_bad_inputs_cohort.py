@@ -94,6 +94,9 @@ CATALOGUE = {
 @pytest.mark.parametrize("row", list(CATALOGUE))
 def test_refused(row, cohort, tmp_path, capsys):
     import dask
+    import distributed  # noqa: F401  (its config defaults must exist before the override below: leaving
+    # dask.config.set deletes a top-level key it created, which would drop every "distributed" default
+    # that importing distributed inside the block added, for the rest of the session)
 
     argv, names = CATALOGUE[row](cohort, tmp_path)
     out = tmp_path / "out"
