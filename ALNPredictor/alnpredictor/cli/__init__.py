@@ -49,15 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"alnpredictor {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    pkg = importlib.import_module("alnpredictor.cli")
+    register_modules(parser.add_subparsers(dest="command", metavar="COMMAND"), "alnpredictor.cli")
+    return parser
+
+
+def register_modules(subparsers: argparse._SubParsersAction, package: str) -> None:
+    """Let every module of ``package`` (not starting with ``_``) that defines ``register(subparsers)``
+    add its sub-command, in name order: a command or analysis is added without touching its parent."""
+    pkg = importlib.import_module(package)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"alnpredictor.cli.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         if hasattr(module, "register"):
-            module.register(sub)
-    return parser
+            module.register(subparsers)
 
 
 def _tolerant_output() -> None:
