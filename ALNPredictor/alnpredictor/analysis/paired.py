@@ -135,6 +135,19 @@ def _listing(names: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _one_sided(a: Sequence, b: Sequence, names: tuple[str, str], counted: bool = False) -> str:
+    """What only one of two tables has ("only in PRE: ...; only in POST: ..."), "" when they agree;
+    with ``counted`` the number first ("2 only in PRE (...)")."""
+    in_a, in_b = set(a), set(b)
+    parts = []
+    for values, other, name in ((a, in_b, names[0]), (b, in_a, names[1])):
+        only = [v for v in values if v not in other]
+        if only:
+            parts.append(f"{len(only)} only in {name} ({_listing(only)})" if counted
+                         else f"only in {name}: {_listing(only)}")
+    return "; ".join(parts)
+
+
 def align_tables(pre: pd.DataFrame, post: pd.DataFrame, id_col: str, *, group_col: str | None = None,
                  features: Sequence[str] | None = None, names: tuple[str, str] = ("PRE", "POST"),
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series | None]:
@@ -149,15 +162,9 @@ def align_tables(pre: pd.DataFrame, post: pd.DataFrame, id_col: str, *, group_co
         where missing) or None without ``group_col``."""
     pre_name, post_name = names
     pre_ids, post_ids = _ids(pre, id_col, pre_name), _ids(post, id_col, post_name)
-    only_pre = [i for i in pre_ids if i not in set(post_ids)]
-    only_post = [i for i in post_ids if i not in set(pre_ids)]
-    if only_pre or only_post:
-        parts = []
-        if only_pre:
-            parts.append(f"{len(only_pre)} only in {pre_name} ({_listing(only_pre)})")
-        if only_post:
-            parts.append(f"{len(only_post)} only in {post_name} ({_listing(only_post)})")
-        raise InputError(f"the pre and post tables have different patients: {'; '.join(parts)}; give both tables "
+    differ = _one_sided(pre_ids, post_ids, names, counted=True)
+    if differ:
+        raise InputError(f"the pre and post tables have different patients: {differ}; give both tables "
                          "the same patients (paired changes need each patient before and after)")
     group = None
     if group_col:
@@ -165,15 +172,9 @@ def align_tables(pre: pd.DataFrame, post: pd.DataFrame, id_col: str, *, group_co
     skip = {id_col} | ({group_col} if group_col else set())
     if features is None:
         f_pre, f_post = _numeric_columns(pre, skip), _numeric_columns(post, skip)
-        missing_post = [f for f in f_pre if f not in f_post]
-        missing_pre = [f for f in f_post if f not in f_pre]
-        if missing_post or missing_pre:
-            parts = []
-            if missing_post:
-                parts.append(f"only in {pre_name}: {_listing(missing_post)}")
-            if missing_pre:
-                parts.append(f"only in {post_name}: {_listing(missing_pre)}")
-            raise InputError(f"the pre and post tables have different features ({'; '.join(parts)}); give both "
+        differ = _one_sided(f_pre, f_post, names)
+        if differ:
+            raise InputError(f"the pre and post tables have different features ({differ}); give both "
                              "the same feature columns, or choose the features with --features (a response "
                              "column? name it with --group)")
         features = f_pre
