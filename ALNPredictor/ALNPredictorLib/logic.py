@@ -1025,7 +1025,7 @@ class ALNPredictorLogic(_LogicBase):
         PDF and the SR, in the study the volumes were loaded from (``alnpredictor.report.dicom``).
 
         :param sequenceNodes: sequence code → (volume node, segmentation node on it)."""
-        from alnpredictor.report.dicom import write_dicom_results
+        from alnpredictor.report.dicom import model_identity, write_dicom_results
 
         if not _path_set(outDir):
             raise ValueError("no report folder chosen: choose a folder")
@@ -1035,9 +1035,9 @@ class ALNPredictorLogic(_LogicBase):
                 continue
             sources[seq] = self.dicomSource(volume)
             masks[seq] = self.masksFromSegmentation(segmentation, volume)
-        version = str(model.spec.get("created") or "1") if model is not None else "1"
-        return write_dicom_results(Path(outDir) / "dicom", sources, masks, prediction, pdfPath,
-                                   model.name if model is not None else "model", version)
+        if model is None:
+            raise ValueError("no model: choose the model bundle and press Predict first")
+        return write_dicom_results(Path(outDir) / "dicom", sources, masks, prediction, pdfPath, *model_identity(model))
 
 
 class N4Warmup:

@@ -35,10 +35,6 @@ class PatientReport:
     quality: dict[str, Any] = field(default_factory=dict)
 
 
-def _model_version(model: Any) -> str:
-    return str(model.spec.get("created") or model.spec.get("schema") or "1")
-
-
 def report_mri(images: Mapping[str, sitk.Image], model_path: str | Path, out_dir: str | Path, *,
                settings=None, masks: Mapping[str, sitk.Image] | None = None,
                seeds_ras: Mapping[str, Any] | None = None, clinical: Mapping[str, Any] | None = None,
@@ -77,10 +73,10 @@ def report_mri(images: Mapping[str, sitk.Image], model_path: str | Path, out_dir
                                   sequences={seq: (images[seq], on(seq)) for seq in settings.sequences},
                                   provenance=result.provenance)
     if dicom_out is not None:
-        from alnpredictor.report.dicom import write_dicom_results
+        from alnpredictor.report.dicom import model_identity, write_dicom_results
 
         paths["dicom"] = write_dicom_results(dicom_out, dict(dicom_sources), {seq: on(seq) for seq in dicom_sources},
-                                             prediction.to_dict(), paths["pdf"], model.name, _model_version(model))
+                                             prediction.to_dict(), paths["pdf"], *model_identity(model))
     return PatientReport(prediction.to_dict(), paths, dict(result.features), dict(result.quality))
 
 

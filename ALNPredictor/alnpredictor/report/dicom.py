@@ -68,22 +68,30 @@ def _structure_codes(name: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- source
-def read_series(folder: str | Path, series_uid: str | None = None) -> list:
-    """The datasets (headers and pixels) of one DICOM series in ``folder`` (searched recursively),
-    sorted along the slice normal. With several series, ``series_uid`` chooses one.
-
-    :raises InputError: no DICOM file, several series without a choice, an unknown series."""
+def _scan(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
+    """SeriesInstanceUID → (file, header without pixels) of every image file under ``folder``
+    (searched recursively; files that are not DICOM images are skipped, as DICOM readers do)."""
     import pydicom
 
-    folder = Path(folder)
-    found: dict[str, list] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    found: dict[str, list[tuple[Path, Any]]] = {}
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         try:
-            ds = pydicom.dcmread(path)
-        except Exception:  # noqa: BLE001 - not a DICOM file: skipped, as DICOM readers do
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not a DICOM file
             continue
-        if "PixelData" in ds and "ImagePositionPatient" in ds:
-            found.setdefault(str(ds.SeriesInstanceUID), []).append(ds)
+        if "ImagePositionPatient" in ds and "SeriesInstanceUID" in ds:
+            found.setdefault(str(ds.SeriesInstanceUID), []).append((path, ds))
+    return found
+
+
+def read_series(folder: str | Path, series_uid: str | None = None) -> list:
+    """The datasets (headers and pixels) of one DICOM series in ``folder`` (searched recursively),
+    sorted along the slice normal. With several series, ``series_uid`` chooses one; only its files
+    are read whole.
+
+    :raises InputError: no DICOM file, several series without a choice, an unknown series."""
+    folder = Path(folder)
+    found = _scan(folder)
     if not found:
         raise InputError(f"{folder} holds no DICOM image series: give the folder of the source series")
     if series_uid is None:
@@ -93,9 +101,7 @@ def read_series(folder: str | Path, series_uid: str | None = None) -> list:
         series_uid = next(iter(found))
     if series_uid not in found:
         raise InputError(f"series {series_uid} is not in {folder}; it holds {', '.join(sorted(found))}")
-    datasets = found[series_uid]
-    normal = np.cross(*np.reshape(np.asarray(datasets[0].ImageOrientationPatient, float), (2, 3)))
-    return sorted(datasets, key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))
+    return read_datasets([path for path, _ in found[series_uid]])
 
 
 def read_datasets(files: Sequence[str | Path]) -> list:
@@ -150,6 +156,11 @@ def mask_frames(datasets: Sequence, mask: sitk.Image) -> np.ndarray:
                              "slice of the mask's grid: the mask was not made on this series")
         frames[f] = arr[k]
     return frames
+
+
+def model_identity(model: Any) -> tuple[str, str]:
+    """(name, version) of a model as the SR's algorithm records it: its name and creation stamp."""
+    return str(model.name), str(model.spec.get("created") or model.spec.get("schema") or "1")
 
 
 def _new_uid() -> str:
@@ -369,22 +380,12 @@ def write_dicom_results(out_dir: str | Path, source_series: Mapping[str, Sequenc
 # ------------------------------------------------------------------------------------- study layout
 def list_series(folder: str | Path) -> list[dict[str, Any]]:
     """The image series of a DICOM study folder: UID, number, description, modality, slices."""
-    import pydicom
-
-    series: dict[str, dict[str, Any]] = {}
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - not a DICOM file
-            continue
-        if "ImagePositionPatient" not in ds or "SeriesInstanceUID" not in ds:
-            continue
-        entry = series.setdefault(str(ds.SeriesInstanceUID), {
-            "uid": str(ds.SeriesInstanceUID), "number": ds.get("SeriesNumber"),
-            "description": str(ds.get("SeriesDescription", "")), "modality": str(ds.get("Modality", "")),
-            "slices": 0})
-        entry["slices"] += 1
-    return sorted(series.values(), key=lambda s: (s["number"] is None, s["number"] or 0, s["uid"]))
+    series = []
+    for uid, files in _scan(folder).items():
+        ds = files[0][1]
+        series.append({"uid": uid, "number": ds.get("SeriesNumber"), "description": str(ds.get("SeriesDescription", "")),
+                       "modality": str(ds.get("Modality", "")), "slices": len(files)})
+    return sorted(series, key=lambda s: (s["number"] is None, s["number"] or 0, s["uid"]))
 
 
 def assign_sequences(folder: str | Path, sequences: Sequence[str], explicit: Mapping[str, str] | None = None
