@@ -108,3 +108,16 @@ def test_dicom_out_without_a_dicom_study_is_refused(tmp_path, capsys):
     result = run_cli(["report", "--case-dir", tmp_path, "--model", tmp_path / "m", "--out", tmp_path / "o",
                       "--dicom-out", tmp_path / "d"], capsys)
     assert_refused(result, "--dicom-out", "--dicom STUDY_DIR")
+
+
+def test_a_structure_without_mask_or_seed_names_what_to_give(tmp_path, capsys, breast1_image):
+    """A case folder with the images but no tumor mask and no --seed: one line naming the structure and
+    both ways to give it (a seed, or the mask file by its name)."""
+    import shutil
+
+    case = tmp_path / "case"
+    case.mkdir()
+    shutil.copy(breast1_image, case / "T1C.nrrd")
+    result = run_cli(["report", "--case-dir", case, "--model", tmp_path / "m.alnmodel", "--out", tmp_path / "o"],
+                     capsys)
+    assert_refused(result, "tumor", "--seed tumor=R,A,S", "mask_tumor file", before={}, folder=tmp_path / "o")

@@ -129,8 +129,8 @@ def _run(args: argparse.Namespace) -> int:
                         masks[name] = read_mask(found[0], reference=images[settings.sequences[0]])
         missing = [s for s in settings.structures if s not in masks and s not in seeds]
         if missing:
-            raise InputError(f"no mask and no seed for {', '.join(missing)}: give --seed {missing[0]}=R,A,S"
-                             + (" or a mask_{name} file" if not args.frame else ""))
+            raise InputError(f"no mask and no seed for {', '.join(missing)}: give --seed {missing[0]}=R,A,S "
+                             f"or a mask_{missing[0]} file (in the case folder, or in --masks DIR)")
         result = patient.report_mri(
             images, args.model, args.out, settings=settings, masks=masks, seeds_ras=seeds or None,
             clinical=clinical, dicom_sources=sources if args.dicom_out else None, dicom_out=args.dicom_out,
