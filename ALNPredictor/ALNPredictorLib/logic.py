@@ -483,8 +483,9 @@ class ALNPredictorLogic(_LogicBase):
 
     def _segmentVolume(self, segmentationNode, segmentName: str, volumeNode) -> dict:
         """Voxel count and volume (mL) of one segment on the volume's grid."""
-        voxels = int((self.arrayFromSegment(segmentationNode, segmentName, volumeNode) > 0).sum())
-        return {"voxels": voxels, "volume_ml": voxels * float(np.prod(volumeNode.GetSpacing())) / 1000.0}
+        from alnpredictor.imaging.segmentation import mask_size
+
+        return mask_size(self.maskImageFromSegment(segmentationNode, segmentName, volumeNode))
 
     def startPlacing(self, className: str, markupsNode=None, name: str = "tumor caliper"):
         """Put the slice views in place mode for a markups node of ``className`` (a caliper line or an ROI

@@ -40,6 +40,7 @@ import SimpleITK as sitk
 from alnpredictor.errors import GeometryError, InputError, MaskError, RegistrationError
 from alnpredictor.imaging.io import check_same_grid, ensure_3d_scalar
 from alnpredictor.imaging.preprocess import resample_mask
+from alnpredictor.imaging.segmentation import mask_size
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ class PropagationResult:
         tx = self.transform
         structures = {}
         for name, mask in self.masks.items():
-            voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
-            structures[name] = {"voxels": voxels,
-                                "volume_ml": round(voxels * float(np.prod(mask.GetSpacing())) / 1000.0, 4)}
+            structures[name] = mask_size(mask)
         return {
             "registered": self.registered,
             "rejected": self.rejected,

@@ -25,6 +25,13 @@ import SimpleITK as sitk
 from alnpredictor.errors import SegmentationError
 from alnpredictor.imaging.prompts import Prompts
 
+
+def mask_size(mask: sitk.Image) -> dict[str, Any]:
+    """``voxels`` and ``volume_ml`` (voxels × voxel volume, 4 decimals) of a binary mask: the figures
+    every summary, report and DICOM SR gives for a structure."""
+    voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    return {"voxels": voxels, "volume_ml": round(voxels * float(np.prod(mask.GetSpacing())) / 1000.0, 4)}
+
 __all__ = ["Segmenter", "SegmentationResult", "Provenance", "SegmentationLeakError", "ClickRefusedError",
            "NEXT_ACTION"]
 
@@ -77,10 +84,7 @@ class SegmentationResult:
                      "n_background_seeds": int(len(self.background_ras)), "structures": {},
                      "warnings": list(self.warnings)}
         for name, mask in self.masks.items():
-            voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
-            voxel_ml = float(np.prod(mask.GetSpacing())) / 1000.0
-            out["structures"][name] = {"voxels": voxels, "volume_ml": round(voxels * voxel_ml, 4),
-                                       "seeds": int(len(self.seeds_ras.get(name, ())))}
+            out["structures"][name] = {**mask_size(mask), "seeds": int(len(self.seeds_ras.get(name, ())))}
         return out
 
 

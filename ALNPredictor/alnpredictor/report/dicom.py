@@ -341,6 +341,7 @@ def write_dicom_results(out_dir: str | Path, source_series: Mapping[str, Sequenc
     :returns: {"seg": {sequence: path}, "pdf": path or None, "sr": path}. File names are UIDs only
         (no patient identifier in a file name).
     """
+    from alnpredictor.imaging.segmentation import mask_size
     from alnpredictor.outputs import OutputGroup
 
     segs, volumes = {}, {}
@@ -352,8 +353,7 @@ def write_dicom_results(out_dir: str | Path, source_series: Mapping[str, Sequenc
         segs[sequence] = segmentation(datasets, seq_masks, sequence,
                                       SERIES_NUMBERS["seg"] + (order.index(sequence) if sequence in order else 0))
         for name, mask in seq_masks.items():
-            voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
-            volumes[(name, sequence)] = voxels * float(np.prod(mask.GetSpacing())) / 1000.0
+            volumes[(name, sequence)] = mask_size(mask)["volume_ml"]  # as the report prints it
     if not segs:
         raise InputError("no ROI to store: segment the study first")
     first = next(iter(source_series.values()))[0]

@@ -144,11 +144,10 @@ def export_patient_report(
 
 
 def _volume_ml(mask: sitk.Image) -> float:
-    """Volume of a binary mask in mL (voxels × voxel volume)."""
-    import numpy as np
+    """Volume of a binary mask in mL (:func:`alnpredictor.imaging.segmentation.mask_size`)."""
+    from alnpredictor.imaging.segmentation import mask_size
 
-    voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
-    return round(voxels * float(np.prod(mask.GetSpacing())) / 1000.0, 4)
+    return mask_size(mask)["volume_ml"]
 
 
 def _area_mm2(mask: sitk.Image) -> float:
